@@ -1,0 +1,23 @@
+import { fileURLToPath } from 'node:url'
+import { defineConfig } from 'vitest/config'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+
+export default defineConfig({
+  root,
+  resolve: {
+    alias: {
+      'freshtoken/testing': fileURLToPath(new URL('../src/testing/index.ts', import.meta.url)),
+      freshtoken: fileURLToPath(new URL('../src/index.ts', import.meta.url)),
+    },
+  },
+  test: {
+    include: ['test/**/*.test.ts'],
+    environment: 'happy-dom',
+    environmentOptions: {
+      happyDOM: { url: 'https://app.example.com/' },
+    },
+    testTimeout: 20_000,
+    hookTimeout: 30_000,
+  },
+})
