@@ -1,0 +1,110 @@
+import type { KyInstance } from 'ky'
+import { createAuthFetch } from './auth-fetch.js'
+import { createEmitter, type TokenClientEvents, type TokenClientListener } from './events.js'
+import { createAuthKy } from './ky.js'
+import { type FetchFunction, resolveOptions, type TokenClientOptions } from './options.js'
+import { abortable, createRefresher } from './refresh.js'
+import { createSchedule } from './schedule.js'
+import { createSession } from './session.js'
+import { createSessionStore } from './storage.js'
+import { createTokenEndpoint } from './token-endpoint.js'
+import { parseTokenResponse, type TokenResponse, type TokenSet } from './token-set.js'
+
+/** How long `logout()` waits for a renewal in flight, so it revokes the newest refresh token. */
+const LOGOUT_WAIT = 5_000
+
+/** A token client: one session, its lifecycle, and the ways to call APIs with it. */
+export interface TokenClient {
+  /** The current tokens, or `null` when there is no active session. */
+  readonly tokens: TokenSet | null
+  /**
+   * Starts (or replaces) the session with a token response from the token endpoint.
+   * @throws {InvalidTokenResponseError} when `response` is not an RFC 6749 §5.1 token response
+   */
+  setTokens(response: TokenResponse): TokenSet
+  /** Drop-in `fetch`: same arguments, same `Response`; attaches and renews the access token. */
+  readonly fetch: FetchFunction
+  /** A ky instance on the same lifecycle. */
+  readonly ky: KyInstance
+  /** A valid access token, renewing first if it has expired. */
+  getAccessToken(options?: { signal?: AbortSignal }): Promise<string>
+  /** Renews now, or joins the renewal in flight; resolves to the new tokens. */
+  refresh(options?: { signal?: AbortSignal }): Promise<TokenSet>
+  /** Subscribes to an event; returns the unsubscribe function. */
+  on<E extends keyof TokenClientEvents>(event: E, listener: TokenClientListener<E>): () => void
+  /** Revokes the refresh token (RFC 7009, best effort, bounded) and forgets the session. */
+  logout(): Promise<void>
+  /** Stops timers and page listeners, and removes event listeners. */
+  dispose(): void
+}
+
+/**
+ * Creates a token client that keeps a browser app signed in.
+ *
+ * @param options - see {@link TokenClientOptions}
+ * @returns the client
+ * @throws {TypeError} when an option is invalid
+ * @example
+ * ```ts
+ * const auth = createTokenClient({
+ *   clientId: 'spa',
+ *   tokenEndpoint: 'https://auth.example.com/oauth/token',
+ *   apiOrigins: ['https://api.example.com'],
+ * })
+ * auth.setTokens(tokenResponseFromLogin)
+ * const me = await auth.ky.get('https://api.example.com/me').json()
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ */
+export function createTokenClient(options: TokenClientOptions): TokenClient {
+  const resolved = resolveOptions(options)
+  const events = createEmitter()
+  const endpoint = createTokenEndpoint(resolved)
+  const store = createSessionStore(resolved.storage, resolved.clientId)
+  // The schedule is created after the session; until then there is nothing to schedule.
+  let onChange = (): void => undefined
+  const session = createSession(store, events, () => onChange())
+  const refresher = createRefresher(session, endpoint, events, resolved.refreshLeeway)
+  const schedule = createSchedule(session, refresher)
+  onChange = schedule.update
+  schedule.update()
+  const authFetch = createAuthFetch(resolved, refresher)
+
+  return {
+    get tokens() {
+      return session.state.status === 'active' ? session.state.stored.tokens : null
+    },
+    setTokens(response) {
+      const receivedAt = Date.now()
+      const tokens = parseTokenResponse(response, receivedAt)
+      session.replace({
+        tokens,
+        lifetime: tokens.expiresAt === undefined ? undefined : tokens.expiresAt - receivedAt,
+      })
+      return tokens
+    },
+    fetch: authFetch,
+    ky: createAuthKy(authFetch),
+    getAccessToken: (opts) => refresher.getAccessToken(opts?.signal),
+    refresh: (opts) => refresher.refresh(opts?.signal),
+    on: events.on,
+    async logout() {
+      await session.ready
+      // Let a renewal in flight finish, so the refresh token revoked is the newest one.
+      const pending = refresher.settled()
+      const timeout = new AbortController()
+      const timer = setTimeout(() => timeout.abort(), LOGOUT_WAIT)
+      await abortable(pending, timeout.signal).catch(() => undefined)
+      clearTimeout(timer)
+      const refreshToken =
+        session.state.status === 'active' ? session.state.stored.tokens.refreshToken : undefined
+      session.clear()
+      events.emit('logout', undefined)
+      if (refreshToken !== undefined) await endpoint.revoke(refreshToken)
+    },
+    dispose() {
+      schedule.dispose()
+      events.clear()
+    },
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * Stable codes for every error freshtoken raises. Switch on `error.code`, never on the message.
+ *
+ * - `no_session`: no tokens were set (or they were cleared by `logout()`).
+ * - `session_expired`: the token server rejected the refresh token (RFC 6749 §5.2 `invalid_grant`).
+ * - `token_endpoint_error`: the token server answered another RFC 6749 §5.2 error (`invalid_client`, …).
+ * - `token_endpoint_unavailable`: network failure, 5xx or 429 after bounded retries, or renewal paused
+ *   after such a failure. The session is kept.
+ * - `invalid_token_response`: the token server's success response is not an RFC 6749 §5.1 token response.
+ * - `discovery_failed`: RFC 8414 / OpenID metadata could not be read or did not match the issuer.
+ */
+export type AuthErrorCode =
+  | 'no_session'
+  | 'session_expired'
+  | 'token_endpoint_error'
+  | 'token_endpoint_unavailable'
+  | 'invalid_token_response'
+  | 'discovery_failed'
+
+/** Every error code, for exhaustive checks. */
+const AUTH_ERROR_NAMES = new Set([
+  'AuthError',
+  'NoSessionError',
+  'SessionExpiredError',
+  'TokenEndpointError',
+  'TokenEndpointUnavailableError',
+  'InvalidTokenResponseError',
+  'DiscoveryError',
+])
+
+/**
+ * Base class of every error freshtoken raises. Carries a stable {@link AuthErrorCode}.
+ * Messages name the field and the rule; they never contain a token value, and neither does any
+ * enumerable property or `cause`.
+ */
+export class AuthError extends Error {
+  override name: string = 'AuthError'
+  /** Stable, machine-readable error code. */
+  readonly code: AuthErrorCode
+
+  /**
+   * @param code - the stable code
+   * @param message - a human-readable description that contains no secrets
+   * @param options - ES2022 error options; `cause` must contain no secrets
+   */
+  constructor(code: AuthErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+  }
+}
+
+/** Raised when a call needs a session but none was set (code `no_session`). */
+export class NoSessionError extends AuthError {
+  override name = 'NoSessionError' as const
+  declare readonly code: 'no_session'
+  constructor(message = 'No session: call setTokens() first') {
+    super('no_session', message)
+  }
+}
+
+/**
+ * The session is over: the token server rejected the refresh token with `invalid_grant`
+ * (RFC 6749 §5.2). Tokens are cleared; every call rejects with this until new tokens are set.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
+ */
+export class SessionExpiredError extends AuthError {
+  override name = 'SessionExpiredError' as const
+  declare readonly code: 'session_expired'
+  constructor(message = 'Session expired: the refresh token was rejected (invalid_grant)') {
+    super('session_expired', message)
+  }
+}
+
+/**
+ * The token server answered an RFC 6749 §5.2 error other than `invalid_grant`
+ * (for example `invalid_client` or `invalid_scope`). The session is kept.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
+ */
+export class TokenEndpointError extends AuthError {
+  override name = 'TokenEndpointError' as const
+  declare readonly code: 'token_endpoint_error'
+  /** The RFC 6749 §5.2 `error` value, or `unknown_error` when the body had none. */
+  readonly error: string
+  /** The server's `error_description`, if any. */
+  readonly errorDescription: string | undefined
+  /** HTTP status of the response. */
+  readonly status: number
+
+  constructor(error: string, status: number, errorDescription?: string) {
+    super('token_endpoint_error', `Token endpoint answered HTTP ${status} with error "${error}"`)
+    this.error = error
+    this.status = status
+    this.errorDescription = errorDescription
+  }
+}
+
+/**
+ * The token server could not be reached or stayed unavailable (network failure, 5xx, 429) after
+ * bounded retries, or renewal is paused after such a failure. Never ends the session.
+ */
+export class TokenEndpointUnavailableError extends AuthError {
+  override name = 'TokenEndpointUnavailableError' as const
+  declare readonly code: 'token_endpoint_unavailable'
+  /** HTTP status of the last response, or `undefined` for a network failure. */
+  readonly status: number | undefined
+
+  constructor(message: string, status?: number, options?: { cause?: unknown }) {
+    super('token_endpoint_unavailable', message, options)
+    this.status = status
+  }
+}
+
+/**
+ * The token server's success response is not a valid RFC 6749 §5.1 token response: not JSON, an
+ * HTML page, a missing `access_token`, wrong types, or a `token_type` other than `Bearer`.
+ * The working session is left untouched.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
+ */
+export class InvalidTokenResponseError extends AuthError {
+  override name = 'InvalidTokenResponseError' as const
+  declare readonly code: 'invalid_token_response'
+  constructor(message: string) {
+    super('invalid_token_response', message)
+  }
+}
+
+/**
+ * Authorization server metadata could not be fetched, parsed, or its `issuer` did not match
+ * (RFC 8414 §3.3).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-3.3
+ */
+export class DiscoveryError extends AuthError {
+  override name = 'DiscoveryError' as const
+  declare readonly code: 'discovery_failed'
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('discovery_failed', message, options)
+  }
+}
+
+/**
+ * Whether `value` is an error raised by freshtoken. Works across realms (iframes, duplicated
+ * bundles) by checking the name and code as well as `instanceof`.
+ *
+ * @param value - anything caught
+ * @returns `true` when `value` is an {@link AuthError}
+ * @example
+ * ```ts
+ * try { await auth.fetch('/api/me') } catch (e) { if (isAuthError(e) && e.code === 'session_expired') login() }
+ * ```
+ */
+export function isAuthError(value: unknown): value is AuthError {
+  if (value instanceof AuthError) return true
+  return (
+    value instanceof Error &&
+    AUTH_ERROR_NAMES.has(value.name) &&
+    typeof (value as { code?: unknown }).code === 'string'
+  )
+}

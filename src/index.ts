@@ -1,0 +1,17 @@
+export type { TokenClient } from './client.js'
+export { createTokenClient } from './client.js'
+export type { AuthErrorCode } from './errors.js'
+export {
+  AuthError,
+  DiscoveryError,
+  InvalidTokenResponseError,
+  isAuthError,
+  NoSessionError,
+  SessionExpiredError,
+  TokenEndpointError,
+  TokenEndpointUnavailableError,
+} from './errors.js'
+export type { TokenClientEvents, TokenClientListener } from './events.js'
+export type { FetchFunction, TokenClientOptions } from './options.js'
+export type { TokenStorage } from './storage.js'
+export type { TokenResponse, TokenSet } from './token-set.js'

@@ -1,0 +1,100 @@
+import type { Refresher } from './refresh.js'
+import type { Session } from './session.js'
+
+/** The longest a single timer may wait: browsers fire longer delays (over 2^31−1 ms) at once. */
+const MAX_TIMER = 2 ** 31 - 1
+/**
+ * Timers are re-armed at least this often, so a machine that slept (when timers can stop while
+ * the wall clock runs on) notices within a minute that the renewal is due.
+ */
+const MAX_CHUNK = 60_000
+/** Upper bound of the random jitter subtracted from the renewal time. */
+const MAX_JITTER = 1_000
+
+/** Proactive renewal: the timer plus the wake-up checks. */
+export interface Schedule {
+  /** Re-arms the timer for the current session. */
+  update(): void
+  /** Stops the timer and removes the page listeners. */
+  dispose(): void
+}
+
+type Listen = (type: string, listener: () => void) => void
+
+/**
+ * Schedules a renewal `leeway` before the access token expires (at most half its lifetime, minus
+ * a little jitter so sibling clients do not renew in lockstep). The timer is clamped and chunked
+ * and re-checked when the page becomes visible, regains focus, comes back online or is restored
+ * from the back/forward cache, because background tabs throttle timers and sleep stops them.
+ *
+ * @param session - the session state holder
+ * @param refresher - the single-flight refresher
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ */
+export function createSchedule(session: Session, refresher: Refresher): Schedule {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let dueAt: number | undefined
+  let jitterFor: object | undefined
+  let jitter = 0
+  let disposed = false
+
+  function computeDue(): number | undefined {
+    const { state } = session
+    if (state.status !== 'active') return undefined
+    const { tokens } = state.stored
+    if (tokens.expiresAt === undefined || tokens.refreshToken === undefined) return undefined
+    // One jitter per token set, so re-arming does not move the target around.
+    if (jitterFor !== state.stored) {
+      jitterFor = state.stored
+      const lifetime = state.stored.lifetime ?? Number.POSITIVE_INFINITY
+      jitter = Math.random() * Math.min(MAX_JITTER, lifetime / 20)
+    }
+    const due = tokens.expiresAt - refresher.leewayFor(state.stored) - jitter
+    return Math.max(due, refresher.pausedUntil)
+  }
+
+  function fire(): void {
+    timer = undefined
+    if (dueAt === undefined) return
+    if (Date.now() < dueAt) {
+      arm()
+      return
+    }
+    // Failures are reported through the 'error' event; re-arm for after the pause.
+    refresher.refresh().then(arm, arm)
+  }
+
+  function arm(): void {
+    if (timer !== undefined) clearTimeout(timer)
+    timer = undefined
+    dueAt = disposed ? undefined : computeDue()
+    if (dueAt === undefined) return
+    const delay = Math.min(Math.max(dueAt - Date.now(), 0), MAX_TIMER, MAX_CHUNK)
+    timer = setTimeout(fire, delay)
+  }
+
+  const recheck = (): void => {
+    const hidden = (globalThis as { document?: { visibilityState?: string } }).document
+      ?.visibilityState
+    if (hidden !== 'hidden') arm()
+  }
+  const target = globalThis as { addEventListener?: Listen; removeEventListener?: Listen }
+  const doc = (
+    globalThis as { document?: { addEventListener?: Listen; removeEventListener?: Listen } }
+  ).document
+  const windowEvents = ['online', 'focus', 'pageshow']
+  for (const type of windowEvents) target.addEventListener?.(type, recheck)
+  doc?.addEventListener?.('visibilitychange', recheck)
+
+  return {
+    update: arm,
+    dispose() {
+      disposed = true
+      if (timer !== undefined) clearTimeout(timer)
+      timer = undefined
+      dueAt = undefined
+      for (const type of windowEvents) target.removeEventListener?.(type, recheck)
+      doc?.removeEventListener?.('visibilitychange', recheck)
+    },
+  }
+}

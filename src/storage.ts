@@ -1,0 +1,135 @@
+import type { TokenSet } from './token-set.js'
+
+/**
+ * A custom place to keep the session, sync or async (for example an encrypted IndexedDB store).
+ * Values are opaque strings written by freshtoken.
+ */
+export interface TokenStorage {
+  get(key: string): string | null | undefined | Promise<string | null | undefined>
+  set(key: string, value: string): void | Promise<void>
+  remove(key: string): void | Promise<void>
+}
+
+/** What is persisted: the tokens plus the lifetime the proactive schedule needs. */
+export interface StoredSession {
+  readonly tokens: TokenSet
+  /** The access token's lifetime in ms when it was received, if known. */
+  readonly lifetime: number | undefined
+}
+
+/** The storage format version; data with another version is discarded. */
+const FORMAT_VERSION = 1
+
+/** A storage adapter that keeps the sync path sync, so a restored session is usable at once. */
+export interface SessionStore {
+  load(): StoredSession | null | Promise<StoredSession | null>
+  save(session: StoredSession | null): void | Promise<void>
+}
+
+function optionalType(value: unknown, type: 'string' | 'number'): boolean {
+  return value === undefined || typeof value === type
+}
+
+/**
+ * Parses stored data, returning `null` for anything corrupt, foreign or from another version.
+ * Never throws: a bad entry must not crash the app.
+ */
+export function decodeSession(raw: unknown): StoredSession | null {
+  if (typeof raw !== 'string') return null
+  let data: unknown
+  try {
+    data = JSON.parse(raw)
+  } catch {
+    return null
+  }
+  if (typeof data !== 'object' || data === null) return null
+  const { v, tokens, lifetime } = data as Record<string, unknown>
+  if (v !== FORMAT_VERSION || typeof tokens !== 'object' || tokens === null) return null
+  const t = tokens as Record<string, unknown>
+  const valid =
+    typeof t.accessToken === 'string' &&
+    t.accessToken.length > 0 &&
+    t.tokenType === 'Bearer' &&
+    optionalType(t.refreshToken, 'string') &&
+    optionalType(t.expiresAt, 'number') &&
+    optionalType(t.scope, 'string') &&
+    optionalType(t.idToken, 'string') &&
+    optionalType(lifetime, 'number')
+  if (!valid) return null
+  const tokenSet: TokenSet = {
+    accessToken: t.accessToken as string,
+    tokenType: 'Bearer',
+    ...(t.refreshToken === undefined ? {} : { refreshToken: t.refreshToken as string }),
+    ...(t.expiresAt === undefined ? {} : { expiresAt: t.expiresAt as number }),
+    ...(t.scope === undefined ? {} : { scope: t.scope as string }),
+    ...(t.idToken === undefined ? {} : { idToken: t.idToken as string }),
+  }
+  return { tokens: tokenSet, lifetime: lifetime as number | undefined }
+}
+
+/** Serialises a session with its format version. */
+export function encodeSession(session: StoredSession): string {
+  return JSON.stringify({ v: FORMAT_VERSION, tokens: session.tokens, lifetime: session.lifetime })
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function'
+}
+
+function webStorage(kind: 'session' | 'local'): TokenStorage | undefined {
+  try {
+    // Reading the property itself throws in sandboxed frames and with storage disabled.
+    const store = kind === 'session' ? globalThis.sessionStorage : globalThis.localStorage
+    if (store === undefined || store === null) return undefined
+    return {
+      get: (key) => store.getItem(key),
+      set: (key, value) => store.setItem(key, value),
+      remove: (key) => store.removeItem(key),
+    }
+  } catch {
+    return undefined
+  }
+}
+
+function memoryStore(): SessionStore {
+  let current: StoredSession | null = null
+  return {
+    load: () => current,
+    save: (session) => {
+      current = session
+    },
+  }
+}
+
+/**
+ * Creates the session store for the `storage` option. Entries are keyed by client id so two
+ * clients on one origin do not overwrite each other.
+ *
+ * @param storage - the resolved `storage` option
+ * @param clientId - the OAuth client id, part of the key
+ */
+export function createSessionStore(
+  storage: 'memory' | 'session' | 'local' | TokenStorage,
+  clientId: string,
+): SessionStore {
+  const backend =
+    typeof storage === 'string' ? (storage === 'memory' ? undefined : webStorage(storage)) : storage
+  if (backend === undefined) return memoryStore()
+  const key = `freshtoken:${clientId}`
+  return {
+    load() {
+      let raw: ReturnType<TokenStorage['get']>
+      try {
+        raw = backend.get(key)
+      } catch {
+        return null
+      }
+      return isThenable(raw)
+        ? Promise.resolve(raw).then(decodeSession, () => null)
+        : decodeSession(raw)
+    },
+    save(session) {
+      return session === null ? backend.remove(key) : backend.set(key, encodeSession(session))
+    },
+  }
+}
