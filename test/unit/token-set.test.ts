@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest'
+import { InvalidTokenResponseError } from '../../src/errors.js'
+import { parseTokenResponse } from '../../src/token-set.js'
+
+const NOW = 1_700_000_000_000
+
+function jwt(claims: Record<string, unknown>): string {
+  const encode = (value: unknown) =>
+    btoa(JSON.stringify(value)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_')
+  return `${encode({ alg: 'RS256', typ: 'JWT' })}.${encode(claims)}.signature`
+}
+
+describe('parseTokenResponse', () => {
+  it('counts expires_in from local receipt and maps the wire shape to camelCase', () => {
+    const tokens = parseTokenResponse(
+      {
+        access_token: 'a',
+        token_type: 'Bearer',
+        expires_in: 300,
+        refresh_token: 'r',
+        scope: 'read',
+      },
+      NOW,
+    )
+    expect(tokens).toEqual({
+      accessToken: 'a',
+      tokenType: 'Bearer',
+      expiresAt: NOW + 300_000,
+      refreshToken: 'r',
+      scope: 'read',
+    })
+  })
+
+  it('accepts token_type case-insensitively and expires_in as a string of digits', () => {
+    const tokens = parseTokenResponse(
+      { access_token: 'a', token_type: 'bearer', expires_in: '60' },
+      NOW,
+    )
+    expect(tokens.expiresAt).toBe(NOW + 60_000)
+    expect(tokens.tokenType).toBe('Bearer')
+  })
+
+  it('uses a JWT lifetime (exp - iat) from local receipt, ignoring a server clock hours off', () => {
+    const serverNow = NOW / 1000 - 3 * 3600
+    const accessToken = jwt({ iat: serverNow, exp: serverNow + 120 })
+    const tokens = parseTokenResponse({ access_token: accessToken, token_type: 'Bearer' }, NOW)
+    expect(tokens.expiresAt).toBe(NOW + 120_000)
+  })
+
+  it('leaves expiry unknown for an opaque token without expires_in', () => {
+    const tokens = parseTokenResponse({ access_token: 'opaque', token_type: 'Bearer' }, NOW)
+    expect(tokens.expiresAt).toBeUndefined()
+  })
+
+  it('leaves expiry unknown for a JWT without iat rather than trusting the local clock', () => {
+    const accessToken = jwt({ exp: NOW / 1000 + 60 })
+    expect(
+      parseTokenResponse({ access_token: accessToken, token_type: 'Bearer' }, NOW).expiresAt,
+    ).toBeUndefined()
+  })
+
+  it('keeps the previous refresh token and scope when the response omits them (RFC 6749 §6)', () => {
+    const previous = parseTokenResponse(
+      { access_token: 'a', token_type: 'Bearer', refresh_token: 'r1', scope: 'read write' },
+      NOW,
+    )
+    const next = parseTokenResponse(
+      { access_token: 'b', token_type: 'Bearer', expires_in: 5 },
+      NOW,
+      previous,
+    )
+    expect(next.refreshToken).toBe('r1')
+    expect(next.scope).toBe('read write')
+  })
+
+  it('replaces the refresh token when the server rotates it', () => {
+    const previous = parseTokenResponse(
+      { access_token: 'a', token_type: 'Bearer', refresh_token: 'r1' },
+      NOW,
+    )
+    const next = parseTokenResponse(
+      { access_token: 'b', token_type: 'Bearer', refresh_token: 'r2' },
+      NOW,
+      previous,
+    )
+    expect(next.refreshToken).toBe('r2')
+  })
+
+  it.each([
+    ['a string', 'not an object', 'token response must be a JSON object'],
+    ['an array', [], 'token response must be a JSON object'],
+    ['no access_token', { token_type: 'Bearer' }, '"access_token" must be a non-empty string'],
+    ['a numeric access_token', { access_token: 1, token_type: 'Bearer' }, '"access_token"'],
+    ['no token_type', { access_token: 'a' }, '"token_type" must be a string'],
+    [
+      'a DPoP token_type',
+      { access_token: 'a', token_type: 'DPoP' },
+      '"token_type" must be "Bearer"',
+    ],
+    [
+      'a negative expires_in',
+      { access_token: 'a', token_type: 'Bearer', expires_in: -1 },
+      '"expires_in"',
+    ],
+    [
+      'a word for expires_in',
+      { access_token: 'a', token_type: 'Bearer', expires_in: 'soon' },
+      '"expires_in"',
+    ],
+    [
+      'an object for expires_in',
+      { access_token: 'a', token_type: 'Bearer', expires_in: {} },
+      '"expires_in"',
+    ],
+    [
+      'a numeric refresh_token',
+      { access_token: 'a', token_type: 'Bearer', refresh_token: 7 },
+      '"refresh_token"',
+    ],
+  ])('rejects %s with InvalidTokenResponseError naming the rule', (_, body, message) => {
+    expect(() => parseTokenResponse(body, NOW)).toThrow(InvalidTokenResponseError)
+    expect(() => parseTokenResponse(body, NOW)).toThrow(message)
+  })
+
+  it('never puts the access token into the error it raises', () => {
+    const secret = 'secret-access-token-value'
+    try {
+      parseTokenResponse({ access_token: secret, token_type: 'mac' }, NOW)
+      expect.unreachable()
+    } catch (error) {
+      expect(JSON.stringify(error)).not.toContain(secret)
+      expect(String((error as Error).stack)).not.toContain(secret)
+    }
+  })
+})
