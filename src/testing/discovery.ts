@@ -1,0 +1,88 @@
+import { type HttpHandler, HttpResponse, http } from 'msw'
+import { answerWithFaults, type MockContext } from './context.js'
+import { preflightResponse, withCors } from './cors.js'
+import type { ResolvedMockOptions } from './options.js'
+import { scopeTokens } from './token-store.js'
+
+/**
+ * The authorization server metadata the mock publishes, before the `metadata` option is merged
+ * over it. `issuer` is the configured issuer verbatim, as RFC 8414 §3.3 requires.
+ *
+ * @param options - resolved mock options
+ * @param openid - include the members OpenID Connect Discovery 1.0 §3 makes REQUIRED
+ * @returns the metadata document
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-2
+ */
+export function authorizationServerMetadata(
+  options: ResolvedMockOptions,
+  openid: boolean,
+): Record<string, unknown> {
+  const { endpoints } = options
+  const base = endpoints.token.slice(0, -'/oauth/token'.length)
+  return {
+    issuer: options.issuer,
+    authorization_endpoint: endpoints.authorization,
+    token_endpoint: endpoints.token,
+    revocation_endpoint: endpoints.revocation,
+    response_types_supported: ['code'],
+    grant_types_supported: ['refresh_token'],
+    token_endpoint_auth_methods_supported: ['none'],
+    revocation_endpoint_auth_methods_supported: ['none'],
+    code_challenge_methods_supported: ['S256'],
+    scopes_supported: scopeTokens(options.scope),
+    ...(openid
+      ? {
+          jwks_uri: `${base}/.well-known/jwks.json`,
+          subject_types_supported: ['public'],
+          id_token_signing_alg_values_supported: ['RS256'],
+        }
+      : {}),
+    ...options.metadata,
+  }
+}
+
+function metadataHandler(context: MockContext, url: string, openid: boolean): HttpHandler {
+  const { cors, options, recorder } = context
+  const published = openid
+    ? options.discovery === 'both' || options.discovery === 'openid'
+    : options.discovery === 'both' || options.discovery === 'oauth'
+  return http.all(url, async ({ request }) => {
+    if (request.method === 'OPTIONS') {
+      recorder.counters.preflight += 1
+      return preflightResponse(request, cors, ['GET'])
+    }
+    recorder.counters.discovery += 1
+    const answer = await answerWithFaults(context, 'discovery', async () => {
+      if (request.method !== 'GET' && request.method !== 'HEAD') {
+        return {
+          response: new HttpResponse(null, {
+            status: 405,
+            headers: { Allow: 'GET, HEAD, OPTIONS' },
+          }),
+        }
+      }
+      if (!published)
+        return { response: HttpResponse.json({ error: 'not_found' }, { status: 404 }) }
+      return { response: HttpResponse.json(authorizationServerMetadata(options, openid)) }
+    })
+    return withCors(answer.response, request, cors)
+  })
+}
+
+/**
+ * The two discovery URLs: RFC 8414 metadata, its well-known suffix inserted between the host and
+ * the issuer's path (§3.1), and OpenID Connect Discovery, its suffix appended to the issuer. Each
+ * answers 404 when the `discovery` option does not publish it. With CORS and the `discovery` fault
+ * queue.
+ *
+ * @param context - the mock's shared state
+ * @returns the msw handlers
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-3.1
+ */
+export function discoveryHandlers(context: MockContext): HttpHandler[] {
+  const { endpoints } = context.options
+  return [
+    metadataHandler(context, endpoints.oauthMetadata, false),
+    metadataHandler(context, endpoints.openidConfiguration, true),
+  ]
+}

@@ -1,0 +1,361 @@
+import type { TokenResponse } from '../token-set.js'
+import type { ResolvedMockOptions } from './options.js'
+import { encodeUnsecuredJWT, randomTokenValue } from './token-values.js'
+
+/**
+ * Where a token stands on the mock server.
+ *
+ * - `active`: accepted.
+ * - `expired`: past its lifetime (or expired by {@link MockTokenServer.expireAccessTokens}).
+ * - `revoked`: revoked by RFC 7009, by reuse detection, or by a control method.
+ * - `rotated`: a refresh token retired by rotation (still accepted inside the reuse interval).
+ * - `unknown`: never issued by this server (or forgotten by `reset()`).
+ */
+export type MockTokenState = 'active' | 'expired' | 'revoked' | 'rotated' | 'unknown'
+
+/**
+ * What the mock server knows about a token: an inspection aid for tests, shaped after RFC 7662
+ * introspection. Never contains a token value.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7662#section-2.2
+ */
+export interface MockTokenIntrospection {
+  /** Whether the server would accept the token right now. */
+  readonly active: boolean
+  /** Why it is (in)active. */
+  readonly state: MockTokenState
+  /** What kind of token it is, `null` when unknown. */
+  readonly type: 'access_token' | 'refresh_token' | null
+  /**
+   * The session (refresh token family) it belongs to, a label such as `family-1`: every token
+   * minted by one `issueTokens()` call and the refreshes that follow shares it.
+   */
+  readonly family: string | null
+  /** Its scope (space-separated), `null` when unknown. */
+  readonly scope: string | null
+  /** When it expires, epoch ms on `Date.now()`'s clock, `null` when unknown. */
+  readonly expiresAt: number | null
+}
+
+/** Parameters of a refresh grant as the token endpoint received them (RFC 6749 §6). */
+export interface RefreshRequest {
+  readonly refreshToken: string
+  readonly clientId: string
+  readonly scope: string | null
+}
+
+/** The server's decision on a refresh grant. */
+export type RefreshOutcome =
+  | { readonly ok: true; readonly body: TokenResponse; readonly family: string }
+  | {
+      readonly ok: false
+      readonly error: 'invalid_grant' | 'invalid_scope'
+      readonly description: string
+      readonly family: string | null
+      /** True when the request was a reuse of a rotated refresh token and the family was revoked. */
+      readonly reuseDetected: boolean
+    }
+
+/** The server's view of an access token presented to the API (RFC 6750 §3.1). */
+export type AccessCheck =
+  | {
+      readonly state: 'active'
+      readonly family: string
+      readonly scope: string
+      readonly subject: string
+      readonly clientId: string
+    }
+  | { readonly state: 'expired' | 'revoked'; readonly family: string }
+  | { readonly state: 'unknown'; readonly family: null }
+
+/** The result of an RFC 7009 revocation request. */
+export interface RevocationOutcome {
+  /** What the token turned out to be, `null` when the server did not know it. */
+  readonly type: 'access_token' | 'refresh_token' | null
+  readonly family: string | null
+}
+
+/** The mock's token database. Not part of the public surface. */
+export interface TokenStore {
+  issue(options: { scope?: string; subject?: string }): TokenResponse
+  refresh(request: RefreshRequest): RefreshOutcome
+  revoke(token: string): RevocationOutcome
+  checkAccess(token: string): AccessCheck
+  introspect(token: string): MockTokenIntrospection
+  expireAccessTokens(): void
+  revokeRefreshTokens(): void
+  reset(): void
+}
+
+interface Family {
+  readonly label: string
+  readonly clientId: string
+  readonly subject: string
+  readonly scope: string
+  revoked: boolean
+}
+
+interface RefreshRecord {
+  readonly family: Family
+  readonly expiresAt: number
+  rotatedAt: number | null
+  revoked: boolean
+}
+
+interface AccessRecord {
+  readonly family: Family
+  readonly scope: string
+  expiresAt: number
+  revoked: boolean
+}
+
+/**
+ * Splits a scope string into its tokens (RFC 6749 §3.3).
+ *
+ * @param scope - space-separated scope
+ * @returns the scope tokens, without empty entries
+ */
+export function scopeTokens(scope: string): string[] {
+  return scope.split(' ').filter((token) => token.length > 0)
+}
+
+/**
+ * Creates the token database behind the mock: sessions (refresh token families), rotation, reuse
+ * detection and revocation. All time comes from `Date.now()` so fake timers control expiry.
+ *
+ * @param options - resolved mock options
+ * @returns the store
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ */
+export function createTokenStore(options: ResolvedMockOptions): TokenStore {
+  const refreshTokens = new Map<string, RefreshRecord>()
+  const accessTokens = new Map<string, AccessRecord>()
+  let familyCount = 0
+
+  function mintAccessToken(family: Family, scope: string, now: number): string {
+    const expiresAt = now + options.accessTokenLifetime
+    let token = randomTokenValue('at')
+    if (options.tokenFormat === 'jwt') {
+      // Claims are on the server's clock, which may be skewed; only exp − iat means anything to a
+      // client (RFC 7519 §4.1.4, §4.1.6).
+      const iat = Math.floor((now + options.clockSkew) / 1000)
+      token = encodeUnsecuredJWT(
+        { typ: 'at+jwt' },
+        {
+          iss: options.issuer,
+          sub: family.subject,
+          aud: options.endpoints.api,
+          client_id: family.clientId,
+          scope,
+          iat,
+          exp: iat + Math.floor(options.accessTokenLifetime / 1000),
+          jti: randomTokenValue('jti'),
+        },
+      )
+    }
+    accessTokens.set(token, { family, scope, expiresAt, revoked: false })
+    return token
+  }
+
+  function mintRefreshToken(family: Family, now: number): string {
+    const token = randomTokenValue('rt')
+    refreshTokens.set(token, {
+      family,
+      expiresAt: now + options.refreshTokenLifetime,
+      rotatedAt: null,
+      revoked: false,
+    })
+    return token
+  }
+
+  function response(accessToken: string, scope: string, refreshToken?: string): TokenResponse {
+    return {
+      access_token: accessToken,
+      token_type: 'Bearer',
+      ...(options.omitExpiresIn
+        ? {}
+        : { expires_in: Math.floor(options.accessTokenLifetime / 1000) }),
+      ...(refreshToken === undefined ? {} : { refresh_token: refreshToken }),
+      scope,
+    }
+  }
+
+  function revokeFamily(family: Family): void {
+    family.revoked = true
+    for (const record of refreshTokens.values()) if (record.family === family) record.revoked = true
+    for (const record of accessTokens.values()) if (record.family === family) record.revoked = true
+  }
+
+  function insideGrace(record: RefreshRecord, now: number): boolean {
+    return record.rotatedAt !== null && now - record.rotatedAt < options.reuseInterval
+  }
+
+  function refreshState(record: RefreshRecord, now: number): MockTokenState {
+    if (record.revoked || record.family.revoked) return 'revoked'
+    if (now >= record.expiresAt) return 'expired'
+    if (record.rotatedAt !== null) return 'rotated'
+    return 'active'
+  }
+
+  function accessState(record: AccessRecord, now: number): MockTokenState {
+    if (record.revoked || record.family.revoked) return 'revoked'
+    if (now >= record.expiresAt) return 'expired'
+    return 'active'
+  }
+
+  return {
+    issue({ scope = options.scope, subject = options.subject }) {
+      const now = Date.now()
+      familyCount += 1
+      const family: Family = {
+        label: `family-${familyCount}`,
+        clientId: options.clientId,
+        subject,
+        scope,
+        revoked: false,
+      }
+      return response(mintAccessToken(family, scope, now), scope, mintRefreshToken(family, now))
+    },
+
+    refresh({ refreshToken, clientId, scope }) {
+      const now = Date.now()
+      const record = refreshTokens.get(refreshToken)
+      const deny = (
+        error: 'invalid_grant' | 'invalid_scope',
+        description: string,
+        reuseDetected = false,
+      ): RefreshOutcome => ({
+        ok: false,
+        error,
+        description,
+        family: record?.family.label ?? null,
+        reuseDetected,
+      })
+      if (record === undefined) return deny('invalid_grant', 'The refresh token is not recognized')
+      const { family } = record
+      const state = refreshState(record, now)
+      if (state === 'revoked') return deny('invalid_grant', 'The refresh token was revoked')
+      if (state === 'expired') return deny('invalid_grant', 'The refresh token expired')
+      if (state === 'rotated' && !insideGrace(record, now)) {
+        if (options.reuseDetection) {
+          // RFC 9700 §4.14.2: an old refresh token coming back means it may have been stolen; the
+          // server cannot tell which party is legitimate, so the whole session ends.
+          revokeFamily(family)
+          return deny('invalid_grant', 'The refresh token was already used', true)
+        }
+        return deny('invalid_grant', 'The refresh token was rotated')
+      }
+      // RFC 6749 §5.2: a refresh token issued to another client is invalid_grant.
+      if (family.clientId !== clientId) {
+        return deny('invalid_grant', 'The refresh token was issued to another client')
+      }
+      let granted = family.scope
+      if (scope !== null) {
+        const allowed = new Set(scopeTokens(family.scope))
+        const requested = scopeTokens(scope)
+        // RFC 6749 §6: the requested scope must not include any scope not originally granted.
+        if (requested.length === 0 || requested.some((token) => !allowed.has(token))) {
+          return deny('invalid_scope', 'The requested scope exceeds the original grant')
+        }
+        granted = requested.join(' ')
+      }
+      const accessToken = mintAccessToken(family, granted, now)
+      if (!options.rotation)
+        return { ok: true, body: response(accessToken, granted), family: family.label }
+      // Retire every live refresh token of the family, not just the presented one: inside the
+      // grace window the presented token may itself be an old one.
+      for (const other of refreshTokens.values()) {
+        if (other.family === family && other.rotatedAt === null) other.rotatedAt = now
+      }
+      return {
+        ok: true,
+        body: response(accessToken, granted, mintRefreshToken(family, now)),
+        family: family.label,
+      }
+    },
+
+    revoke(token) {
+      const refresh = refreshTokens.get(token)
+      if (refresh !== undefined) {
+        // RFC 7009 §2.1: revoking a refresh token SHOULD also invalidate the access tokens of the
+        // same grant.
+        revokeFamily(refresh.family)
+        return { type: 'refresh_token', family: refresh.family.label }
+      }
+      const access = accessTokens.get(token)
+      if (access !== undefined) {
+        access.revoked = true
+        return { type: 'access_token', family: access.family.label }
+      }
+      return { type: null, family: null }
+    },
+
+    checkAccess(token) {
+      const record = accessTokens.get(token)
+      if (record === undefined) return { state: 'unknown', family: null }
+      const state = accessState(record, Date.now())
+      if (state === 'active') {
+        return {
+          state,
+          family: record.family.label,
+          scope: record.scope,
+          subject: record.family.subject,
+          clientId: record.family.clientId,
+        }
+      }
+      return { state: state === 'expired' ? 'expired' : 'revoked', family: record.family.label }
+    },
+
+    introspect(token) {
+      const now = Date.now()
+      const refresh = refreshTokens.get(token)
+      if (refresh !== undefined) {
+        const state = refreshState(refresh, now)
+        return {
+          active: state === 'active' || (state === 'rotated' && insideGrace(refresh, now)),
+          state,
+          type: 'refresh_token',
+          family: refresh.family.label,
+          scope: refresh.family.scope,
+          expiresAt: refresh.expiresAt,
+        }
+      }
+      const access = accessTokens.get(token)
+      if (access !== undefined) {
+        const state = accessState(access, now)
+        return {
+          active: state === 'active',
+          state,
+          type: 'access_token',
+          family: access.family.label,
+          scope: access.scope,
+          expiresAt: access.expiresAt,
+        }
+      }
+      return {
+        active: false,
+        state: 'unknown',
+        type: null,
+        family: null,
+        scope: null,
+        expiresAt: null,
+      }
+    },
+
+    expireAccessTokens() {
+      const now = Date.now()
+      for (const record of accessTokens.values()) record.expiresAt = Math.min(record.expiresAt, now)
+    },
+
+    revokeRefreshTokens() {
+      for (const record of refreshTokens.values()) record.revoked = true
+    },
+
+    reset() {
+      refreshTokens.clear()
+      accessTokens.clear()
+      familyCount = 0
+    },
+  }
+}
