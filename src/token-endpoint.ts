@@ -45,11 +45,21 @@ function createTokenHttp(fetch: FetchFunction): KyInstance {
       backoffLimit: 5_000,
       jitter: true,
       retryOnTimeout: true,
-      // Network failures surface differently per runtime (ky's NetworkError, a bare TypeError).
-      shouldRetry: ({ error }) =>
-        error instanceof NetworkError || error instanceof TypeError ? true : undefined,
+      shouldRetry: ({ error }) => (isNetworkFailure(error) ? true : undefined),
     },
   })
+}
+
+/**
+ * Network failures surface differently per runtime: ky's NetworkError, a bare TypeError (Node,
+ * Chromium), or a DOMException named NetworkError (happy-dom, older WebKit).
+ */
+function isNetworkFailure(error: unknown): boolean {
+  return (
+    error instanceof NetworkError ||
+    error instanceof TypeError ||
+    (error as { name?: unknown } | null)?.name === 'NetworkError'
+  )
 }
 
 /**
