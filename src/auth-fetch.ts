@@ -6,19 +6,51 @@ function requestUrl(input: RequestInfo | URL): URL | undefined {
   try {
     if (input instanceof Request) return new URL(input.url)
     const base = (globalThis as { location?: { href?: string } }).location?.href
-    return new URL(String(input instanceof URL ? input.href : input), base)
+    return new URL(input instanceof URL ? input.href : String(input), base)
   } catch {
     return undefined
   }
 }
 
-function carriesAuthorization(input: RequestInfo | URL, init: RequestInit | undefined): boolean {
-  if (init?.headers !== undefined) return new Headers(init.headers).has('authorization')
-  return input instanceof Request && input.headers.has('authorization')
-}
+/** Sends one attempt with `token`; a request can be sent at most twice. */
+type Attempt = (token: string) => Promise<Response>
 
-function isStream(body: unknown): boolean {
-  return typeof ReadableStream !== 'undefined' && body instanceof ReadableStream
+/**
+ * Prepares the attempts of one call. A bodiless call is re-sent with fresh headers; a call with
+ * a body goes through a `Request` template that is cloned per attempt, so the same bytes are
+ * sent twice. A `ReadableStream` body cannot be replayed: `undefined` is returned for the retry.
+ */
+function prepare(
+  fetch: FetchFunction,
+  input: RequestInfo | URL,
+  init: RequestInit | undefined,
+  headers: Headers,
+): [first: Attempt, retry: Attempt | undefined] {
+  const body = init?.body
+  const hasBody =
+    (body !== undefined && body !== null) ||
+    (body === undefined && input instanceof Request && input.body !== null)
+  if (!hasBody) {
+    const attempt: Attempt = (token) => {
+      const attemptHeaders = new Headers(headers)
+      attemptHeaders.set('authorization', `Bearer ${token}`)
+      return fetch(input, { ...init, headers: attemptHeaders })
+    }
+    return [attempt, attempt]
+  }
+  const template = new Request(input, init)
+  const streaming = typeof ReadableStream !== 'undefined' && body instanceof ReadableStream
+  const send =
+    (request: () => Request): Attempt =>
+    (token) => {
+      const attempt = request()
+      attempt.headers.set('authorization', `Bearer ${token}`)
+      return fetch(attempt)
+    }
+  // The first attempt takes a clone, leaving the template's body for the retry.
+  return streaming
+    ? [send(() => template), undefined]
+    : [send(() => template.clone()), send(() => template)]
 }
 
 /**
@@ -26,10 +58,9 @@ function isStream(body: unknown): boolean {
  * allowed origins and retries once after a 401.
  *
  * Requests to other origins, and requests that already carry `Authorization`, are passed through
- * untouched. Bodies are made replayable before the first send (a `Request` template is cloned per
- * attempt); a `ReadableStream` body cannot be replayed, so it is sent once and its 401 returned.
- * A 401 whose Bearer challenge says `insufficient_scope` is returned as is: a renewed token with
- * the same scope would not help.
+ * untouched. Bodies are made replayable before the first send; a `ReadableStream` body cannot be
+ * replayed, so it is sent once and its 401 returned. A 401 whose Bearer challenge says
+ * `insufficient_scope` is returned as is: a renewed token with the same scope would not help.
  *
  * @param options - resolved client options
  * @param refresher - the single-flight refresher
@@ -39,28 +70,24 @@ function isStream(body: unknown): boolean {
 export function createAuthFetch(options: ResolvedOptions, refresher: Refresher): FetchFunction {
   const { fetch, apiOrigins } = options
 
-  function send(template: Request, token: string, reuse: boolean): Promise<Response> {
-    const request = reuse ? template : template.clone()
-    request.headers.set('authorization', `Bearer ${token}`)
-    return fetch(request)
-  }
-
   return async function authFetch(input, init) {
     const url = requestUrl(input)
-    if (url === undefined || !apiOrigins.has(url.origin) || carriesAuthorization(input, init)) {
-      return fetch(input, init)
-    }
+    if (url === undefined || !apiOrigins.has(url.origin)) return fetch(input, init)
+    const headers = new Headers(
+      init?.headers ?? (input instanceof Request ? input.headers : undefined),
+    )
+    if (headers.has('authorization')) return fetch(input, init)
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined)
-    const streaming = isStream(init?.body)
     const token = await refresher.getAccessToken(signal)
-    const template = new Request(input, init)
-    const first = await send(template, token, streaming)
-    if (first.status !== 401 || streaming) return first
-    if (readBearerError(first.headers.get('www-authenticate')) === 'insufficient_scope')
-      return first
+    const [first, retry] = prepare(fetch, input, init, headers)
+    const response = await first(token)
+    if (response.status !== 401 || retry === undefined) return response
+    if (readBearerError(response.headers.get('www-authenticate')) === 'insufficient_scope') {
+      return response
+    }
     const next = await refresher.renewAfterRejection(token, signal)
     // The first answer is discarded: free its connection.
-    first.body?.cancel().catch(() => undefined)
-    return send(template, next, true)
+    response.body?.cancel().catch(() => undefined)
+    return retry(next)
   }
 }
