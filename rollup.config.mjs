@@ -4,6 +4,7 @@
 // without comments into build/js/ (the TSDoc lives in the .d.ts; shipping it twice would only
 // grow the bundle). TypeScript 7's tsc is native and has no JavaScript API, so
 // rollup bundles what tsc emitted instead of compiling TypeScript itself.
+import terser from '@rollup/plugin-terser'
 import { dts } from 'rollup-plugin-dts'
 
 const input = {
@@ -26,12 +27,17 @@ export default [
     output: {
       dir: 'dist',
       format: 'es',
-      // Code shared by both entries (errors, token-set, …) lands in one chunk, so
-      // `freshtoken/testing` and `freshtoken` share classes and `instanceof` holds across them.
-      chunkFileNames: 'shared-[hash].js',
+      // Chunks: discovery (loaded on demand by apps that configure `issuer`) and any code both
+      // entries share, so `instanceof` holds across `freshtoken` and `freshtoken/testing`.
+      chunkFileNames: '[name]-[hash].js',
+      // A lazy chunk must not pull ky or jwt-decode in again as bare side-effect imports.
+      hoistTransitiveImports: false,
       generatedCode: 'es2015',
     },
     treeshake: { moduleSideEffects: false },
+    // Minified like the SDKs it is compared with; the readable source and TSDoc ship in the .d.ts
+    // and the repository. Error classes set their `name` explicitly, so mangling is safe.
+    plugins: [terser({ ecma: 2022, module: true, compress: { passes: 2 } })],
   },
   {
     input: inputs('build/types', '.d.ts'),

@@ -75,13 +75,9 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       return session.state.status === 'active' ? session.state.stored.tokens : null
     },
     setTokens(response) {
-      const receivedAt = Date.now()
-      const tokens = parseTokenResponse(response, receivedAt)
-      session.replace({
-        tokens,
-        lifetime: tokens.expiresAt === undefined ? undefined : tokens.expiresAt - receivedAt,
-      })
-      return tokens
+      const stored = parseTokenResponse(response, Date.now())
+      session.replace(stored)
+      return stored.tokens
     },
     fetch: authFetch,
     ky: createAuthKy(authFetch),

@@ -17,16 +17,9 @@ export type AuthErrorCode =
   | 'invalid_token_response'
   | 'discovery_failed'
 
-/** Every error code, for exhaustive checks. */
-const AUTH_ERROR_NAMES = new Set([
-  'AuthError',
-  'NoSessionError',
-  'SessionExpiredError',
-  'TokenEndpointError',
-  'TokenEndpointUnavailableError',
-  'InvalidTokenResponseError',
-  'DiscoveryError',
-])
+/** The names of freshtoken's error classes, for the cross-realm check in {@link isAuthError}. */
+const AUTH_ERROR_NAME =
+  /^(Auth|NoSession|SessionExpired|TokenEndpoint|TokenEndpointUnavailable|InvalidTokenResponse|Discovery)Error$/
 
 /**
  * Base class of every error freshtoken raises. Carries a stable {@link AuthErrorCode}.
@@ -67,7 +60,7 @@ export class NoSessionError extends AuthError {
 export class SessionExpiredError extends AuthError {
   override name = 'SessionExpiredError' as const
   declare readonly code: 'session_expired'
-  constructor(message = 'Session expired: the refresh token was rejected (invalid_grant)') {
+  constructor(message = 'Session expired: refresh token rejected (invalid_grant)') {
     super('session_expired', message)
   }
 }
@@ -156,7 +149,7 @@ export function isAuthError(value: unknown): value is AuthError {
   if (value instanceof AuthError) return true
   return (
     value instanceof Error &&
-    AUTH_ERROR_NAMES.has(value.name) &&
+    AUTH_ERROR_NAME.test(value.name) &&
     typeof (value as { code?: unknown }).code === 'string'
   )
 }

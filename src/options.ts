@@ -90,16 +90,12 @@ export function isSecureUrl(url: URL): boolean {
  * @throws {TypeError} naming `option` when the URL is invalid or insecure
  */
 export function parseSecureUrl(value: unknown, option: string): URL {
-  if (typeof value !== 'string') throw new TypeError(`"${option}" must be a URL string`)
-  let url: URL
+  let url: URL | undefined
   try {
-    url = new URL(value)
-  } catch {
-    throw new TypeError(`"${option}" must be an absolute URL`)
-  }
-  if (!isSecureUrl(url)) {
-    throw new TypeError(`"${option}" must use https: (http: is allowed for loopback hosts only)`)
-  }
+    url = new URL(value as string)
+  } catch {}
+  check(typeof value === 'string' && url !== undefined, option, 'be an absolute URL')
+  check(isSecureUrl(url), option, 'use https: (http: only to loopback hosts)')
   return url
 }
 
@@ -111,13 +107,16 @@ function pageOrigin(): string | undefined {
 function resolveApiOrigins(value: readonly string[] | undefined): ReadonlySet<string> {
   if (value === undefined) {
     const origin = pageOrigin()
-    if (origin === undefined) {
-      throw new TypeError('"apiOrigins" is required outside a browser (there is no page origin)')
-    }
-    return new Set([parseSecureUrl(origin, 'apiOrigins (default: the page origin)').origin])
+    check(origin !== undefined, 'apiOrigins', 'be given outside a browser')
+    return new Set([parseSecureUrl(origin, 'apiOrigins').origin])
   }
-  if (!Array.isArray(value)) throw new TypeError('"apiOrigins" must be an array of origins')
+  check(Array.isArray(value), 'apiOrigins', 'be an array of origins')
   return new Set(value.map((entry) => parseSecureUrl(entry, 'apiOrigins').origin))
+}
+
+/** Throws a TypeError naming the option and the rule it breaks. */
+function check(valid: boolean, option: string, rule: string): asserts valid {
+  if (!valid) throw new TypeError(`"${option}" must ${rule}`)
 }
 
 /**
@@ -126,51 +125,40 @@ function resolveApiOrigins(value: readonly string[] | undefined): ReadonlySet<st
  * @throws {TypeError} naming the first invalid option
  */
 export function resolveOptions(options: TokenClientOptions): ResolvedOptions {
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError('options must be an object')
-  }
-  const { clientId, tokenEndpoint, issuer, revocationEndpoint, scope } = options
-  if (typeof clientId !== 'string' || clientId.length === 0) {
-    throw new TypeError('"clientId" must be a non-empty string')
-  }
-  if ((tokenEndpoint === undefined) === (issuer === undefined)) {
-    throw new TypeError('give exactly one of "tokenEndpoint" or "issuer"')
-  }
-  if (scope !== undefined && typeof scope !== 'string') {
-    throw new TypeError('"scope" must be a string')
-  }
-  const refreshLeeway = options.refreshLeeway ?? 30_000
-  if (typeof refreshLeeway !== 'number' || !Number.isFinite(refreshLeeway) || refreshLeeway < 0) {
-    throw new TypeError('"refreshLeeway" must be a non-negative number of milliseconds')
-  }
-  const storage = options.storage ?? 'memory'
-  if (
+  const { clientId, tokenEndpoint, issuer, revocationEndpoint, scope, storage = 'memory' } = options
+  const { refreshLeeway = 30_000, fetch } = options
+  check(typeof clientId === 'string' && clientId !== '', 'clientId', 'be a non-empty string')
+  check(
+    (tokenEndpoint === undefined) !== (issuer === undefined),
+    'tokenEndpoint',
+    'be given, or "issuer" (exactly one)',
+  )
+  check(scope === undefined || typeof scope === 'string', 'scope', 'be a string')
+  check(
+    typeof refreshLeeway === 'number' && refreshLeeway >= 0 && refreshLeeway < Infinity,
+    'refreshLeeway',
+    'be a non-negative number of milliseconds',
+  )
+  check(
     typeof storage === 'string'
-      ? !['memory', 'session', 'local'].includes(storage)
-      : typeof storage?.get !== 'function' ||
-        typeof storage.set !== 'function' ||
-        typeof storage.remove !== 'function'
-  ) {
-    throw new TypeError('"storage" must be "memory", "session", "local" or { get, set, remove }')
-  }
-  const customFetch = options.fetch
-  if (customFetch !== undefined && typeof customFetch !== 'function') {
-    throw new TypeError('"fetch" must be a function')
-  }
+      ? ['memory', 'session', 'local'].includes(storage)
+      : [storage?.get, storage?.set, storage?.remove].every((f) => typeof f === 'function'),
+    'storage',
+    'be "memory", "session", "local" or { get, set, remove }',
+  )
+  check(fetch === undefined || typeof fetch === 'function', 'fetch', 'be a function')
+  const optionalUrl = (value: string | undefined, option: string) =>
+    value === undefined ? undefined : parseSecureUrl(value, option).href
   return {
     clientId,
-    tokenEndpoint:
-      tokenEndpoint === undefined ? undefined : parseSecureUrl(tokenEndpoint, 'tokenEndpoint').href,
+    tokenEndpoint: optionalUrl(tokenEndpoint, 'tokenEndpoint'),
     // The issuer is kept as given: RFC 8414 §3.3 compares it to the metadata's `issuer` verbatim.
-    issuer: issuer === undefined ? undefined : parseSecureUrl(issuer, 'issuer') && issuer,
-    revocationEndpoint:
-      revocationEndpoint === undefined
-        ? undefined
-        : parseSecureUrl(revocationEndpoint, 'revocationEndpoint').href,
+    issuer: optionalUrl(issuer, 'issuer') && issuer,
+    revocationEndpoint: optionalUrl(revocationEndpoint, 'revocationEndpoint'),
     apiOrigins: resolveApiOrigins(options.apiOrigins),
     scope,
     refreshLeeway,
     storage,
-    fetch: customFetch ?? ((input, init) => globalThis.fetch(input, init)),
+    fetch: fetch ?? ((input, init) => globalThis.fetch(input, init)),
   }
 }

@@ -88,9 +88,7 @@ export function createRefresher(
     if (stored.tokens.refreshToken === undefined) {
       // Nothing to renew with: the session cannot go on once its access token is unusable.
       session.expire(session.generation)
-      return Promise.reject(
-        new SessionExpiredError('Session expired: no refresh token to renew with'),
-      )
+      return Promise.reject(new SessionExpiredError('Session expired: no refresh token'))
     }
     const wait = pausedUntil - Date.now()
     if (wait > 0) {
@@ -130,12 +128,8 @@ export function createRefresher(
       const remaining = remainingLifetime(stored.tokens, Date.now())
       if (remaining > 0) {
         // Inside the leeway: renew in the background; this call still has a valid token.
-        if (
-          remaining <= leewayFor(stored) &&
-          inflight === undefined &&
-          stored.tokens.refreshToken !== undefined &&
-          Date.now() >= pausedUntil
-        ) {
+        // (start() joins a renewal in flight and declines during a pause after a failure.)
+        if (remaining <= leewayFor(stored) && stored.tokens.refreshToken !== undefined) {
           start().catch(() => undefined)
         }
         return stored.tokens.accessToken

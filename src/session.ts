@@ -9,7 +9,7 @@ import type { SessionStore, StoredSession } from './storage.js'
 export type SessionState =
   | { readonly status: 'none' }
   | { readonly status: 'active'; readonly stored: StoredSession }
-  | { readonly status: 'expired'; readonly error: SessionExpiredError }
+  | { readonly status: 'expired' }
 
 /** The one place the session's tokens live; every change goes through here. */
 export interface Session {
@@ -41,16 +41,11 @@ export function createSession(store: SessionStore, events: Emitter, onChange: ()
   let generation = 0
 
   function persist(stored: StoredSession | null): void {
+    // Storage is persistence only: when a write throws or rejects (quota, storage disabled),
+    // the in-memory session stays authoritative.
     try {
-      const pending = store.save(stored)
-      if (pending !== undefined) {
-        Promise.resolve(pending).catch(() => {
-          // Storage is persistence only: the in-memory session stays authoritative.
-        })
-      }
-    } catch {
-      // Quota exceeded or storage disabled: keep working from memory.
-    }
+      Promise.resolve(store.save(stored)).catch(() => undefined)
+    } catch {}
   }
 
   function activate(stored: StoredSession, save: boolean): void {
@@ -101,10 +96,9 @@ export function createSession(store: SessionStore, events: Emitter, onChange: ()
     expire(from) {
       if (from !== generation || state.status !== 'active') return
       generation++
-      const error = new SessionExpiredError()
-      state = { status: 'expired', error }
+      state = { status: 'expired' }
       persist(null)
-      events.emit('expired', error)
+      events.emit('expired', new SessionExpiredError())
       onChange()
     },
     clear() {

@@ -1,4 +1,4 @@
-import type { TokenSet } from './token-set.js'
+import { createTokenSet, type TokenSet } from './token-set.js'
 
 /**
  * A custom place to keep the session, sync or async (for example an encrypted IndexedDB store).
@@ -45,26 +45,27 @@ export function decodeSession(raw: unknown): StoredSession | null {
   if (typeof data !== 'object' || data === null) return null
   const { v, tokens, lifetime } = data as Record<string, unknown>
   if (v !== FORMAT_VERSION || typeof tokens !== 'object' || tokens === null) return null
-  const t = tokens as Record<string, unknown>
+  const { accessToken, tokenType, refreshToken, expiresAt, scope, idToken } = tokens as Record<
+    string,
+    unknown
+  >
   const valid =
-    typeof t.accessToken === 'string' &&
-    t.accessToken.length > 0 &&
-    t.tokenType === 'Bearer' &&
-    optionalType(t.refreshToken, 'string') &&
-    optionalType(t.expiresAt, 'number') &&
-    optionalType(t.scope, 'string') &&
-    optionalType(t.idToken, 'string') &&
-    optionalType(lifetime, 'number')
+    typeof accessToken === 'string' &&
+    accessToken !== '' &&
+    tokenType === 'Bearer' &&
+    [refreshToken, scope, idToken].every((value) => optionalType(value, 'string')) &&
+    [expiresAt, lifetime].every((value) => optionalType(value, 'number'))
   if (!valid) return null
-  const tokenSet: TokenSet = {
-    accessToken: t.accessToken as string,
-    tokenType: 'Bearer',
-    ...(t.refreshToken === undefined ? {} : { refreshToken: t.refreshToken as string }),
-    ...(t.expiresAt === undefined ? {} : { expiresAt: t.expiresAt as number }),
-    ...(t.scope === undefined ? {} : { scope: t.scope as string }),
-    ...(t.idToken === undefined ? {} : { idToken: t.idToken as string }),
+  return {
+    tokens: createTokenSet({
+      accessToken,
+      refreshToken: refreshToken as string | undefined,
+      expiresAt: expiresAt as number | undefined,
+      scope: scope as string | undefined,
+      idToken: idToken as string | undefined,
+    }),
+    lifetime: lifetime as number | undefined,
   }
-  return { tokens: tokenSet, lifetime: lifetime as number | undefined }
 }
 
 /** Serialises a session with its format version. */
@@ -118,12 +119,8 @@ export function createSessionStore(
   const key = `freshtoken:${clientId}`
   return {
     load() {
-      let raw: ReturnType<TokenStorage['get']>
-      try {
-        raw = backend.get(key)
-      } catch {
-        return null
-      }
+      // A read that throws is handled by the session, which then starts without one.
+      const raw = backend.get(key)
       return isThenable(raw)
         ? Promise.resolve(raw).then(decodeSession, () => null)
         : decodeSession(raw)

@@ -1,24 +1,19 @@
 import ky, { HTTPError, type KyInstance, NetworkError, TimeoutError } from 'ky'
+import type { Endpoints } from './discovery.js'
 import {
-  DiscoveryError,
   InvalidTokenResponseError,
   SessionExpiredError,
   TokenEndpointError,
   TokenEndpointUnavailableError,
 } from './errors.js'
 import { type FetchFunction, parseSecureUrl, type ResolvedOptions } from './options.js'
+import type { StoredSession } from './storage.js'
 import { parseTokenResponse, type TokenSet } from './token-set.js'
-
-/** The endpoints of the authorization server, configured or discovered. */
-export interface Endpoints {
-  readonly tokenEndpoint: string
-  readonly revocationEndpoint: string | undefined
-}
 
 /** The HTTP conversation with the token server. */
 export interface TokenEndpoint {
   /** RFC 6749 §6: exchanges the refresh token in `current` for a new token set. */
-  refresh(current: TokenSet): Promise<{ tokens: TokenSet; lifetime: number | undefined }>
+  refresh(current: TokenSet): Promise<StoredSession>
   /** RFC 7009: revokes a refresh token, best effort and bounded in time. Never throws. */
   revoke(refreshToken: string): Promise<void>
 }
@@ -30,7 +25,7 @@ const TRANSIENT_STATUSES = [408, 429, 500, 502, 503, 504]
  * Retry policy for token-server requests: a few attempts with exponential backoff that honours
  * `Retry-After` (capped so a caller is never parked for minutes), within a bounded total time.
  */
-function createTokenHttp(fetch: FetchFunction): KyInstance {
+export function createTokenHttp(fetch: FetchFunction): KyInstance {
   return ky.create({
     fetch,
     timeout: 10_000,
@@ -62,40 +57,42 @@ function isNetworkFailure(error: unknown): boolean {
   )
 }
 
+/** Copies only the message of an underlying error, so nothing that held a token can ride along. */
+function safeCause(error: unknown): { cause?: Error } {
+  const cause = error instanceof NetworkError ? error.cause : error
+  return cause instanceof Error ? { cause: new Error(cause.message) } : {}
+}
+
 /**
  * Maps a failure of the HTTP layer to a typed error. ky's errors hold the request, whose body
  * contains the refresh token, so they are never kept as `cause`.
  */
-function unavailable(error: unknown, what: string): TokenEndpointUnavailableError {
-  if (error instanceof HTTPError) {
-    return new TokenEndpointUnavailableError(
-      `${what} answered HTTP ${error.response.status} after retries`,
-      error.response.status,
-    )
-  }
-  if (error instanceof TimeoutError) {
-    return new TokenEndpointUnavailableError(`${what} timed out after retries`)
-  }
-  const cause = error instanceof NetworkError ? error.cause : error
+function unavailable(error: unknown): TokenEndpointUnavailableError {
+  const status = error instanceof HTTPError ? error.response.status : undefined
+  const what =
+    status !== undefined
+      ? `answered HTTP ${status}`
+      : error instanceof TimeoutError
+        ? 'timed out'
+        : 'could not be reached (network error)'
   return new TokenEndpointUnavailableError(
-    `${what} could not be reached (network error)`,
-    undefined,
-    {
-      cause: cause instanceof Error ? new Error(cause.message) : undefined,
-    },
+    `token endpoint ${what} after retries`,
+    status,
+    safeCause(error),
   )
 }
 
-async function readJson(response: Response): Promise<unknown> {
-  const text = await response.text()
+/** Parses a token endpoint body; an HTML error page or any other non-JSON body is malformed. */
+async function readJson(response: Response): Promise<Record<string, unknown> | null> {
+  let body: unknown
   try {
-    return JSON.parse(text)
-  } catch {
-    const type = response.headers.get('content-type') ?? 'no content type'
-    throw new InvalidTokenResponseError(
-      `token endpoint answered HTTP ${response.status} with a body that is not JSON (${type.split(';')[0]})`,
-    )
-  }
+    body = JSON.parse(await response.text())
+  } catch {}
+  if (typeof body === 'object' && body !== null) return body as Record<string, unknown>
+  const type = response.headers.get('content-type')?.split(';')[0] ?? 'no content type'
+  throw new InvalidTokenResponseError(
+    `token endpoint answered HTTP ${response.status} with a body that is not a JSON object (${type})`,
+  )
 }
 
 /**
@@ -103,83 +100,19 @@ async function readJson(response: Response): Promise<unknown> {
  * `invalid_grant` ends the session; every other error keeps it.
  */
 async function errorFromResponse(response: Response): Promise<Error> {
-  const body = await readJson(response)
-  const error = (body as { error?: unknown } | null)?.error
+  const { error, error_description: description } = (await readJson(response)) ?? {}
   if (typeof error !== 'string') {
     return new InvalidTokenResponseError(
       `token endpoint answered HTTP ${response.status} without an RFC 6749 "error" member`,
     )
   }
-  if (error === 'invalid_grant') return new SessionExpiredError()
-  const description = (body as { error_description?: unknown }).error_description
-  return new TokenEndpointError(
-    error,
-    response.status,
-    typeof description === 'string' ? description : undefined,
-  )
-}
-
-/**
- * Builds the RFC 8414 and OpenID Connect Discovery metadata URLs for an issuer, in the order to
- * try them: RFC 8414 inserts the well-known path before the issuer's path, OpenID appends it.
- *
- * @see https://www.rfc-editor.org/rfc/rfc8414#section-3.1
- */
-export function metadataUrls(issuer: string): [string, string] {
-  const trimmed = issuer.endsWith('/') ? issuer.slice(0, -1) : issuer
-  const url = new URL(trimmed)
-  const path = url.pathname === '/' ? '' : url.pathname
-  return [
-    `${url.origin}/.well-known/oauth-authorization-server${path}`,
-    `${trimmed}/.well-known/openid-configuration`,
-  ]
-}
-
-/**
- * Reads the authorization server's metadata and checks its `issuer` (RFC 8414 §3.3, mix-up
- * protection). Tries RFC 8414 first, then OpenID Connect Discovery.
- *
- * @throws {DiscoveryError} when no metadata document can be read, or it does not match
- * @see https://www.rfc-editor.org/rfc/rfc8414#section-3
- */
-export async function discoverEndpoints(issuer: string, fetch: FetchFunction): Promise<Endpoints> {
-  const http = createTokenHttp(fetch)
-  let lastError: unknown
-  for (const url of metadataUrls(issuer)) {
-    let metadata: unknown
-    try {
-      const response = await http.get(url, { headers: { accept: 'application/json' } })
-      if (!response.ok) {
-        lastError = new DiscoveryError(`metadata at ${url} answered HTTP ${response.status}`)
-        continue
-      }
-      metadata = await response.json()
-    } catch (error) {
-      lastError = new DiscoveryError(`metadata at ${url} could not be read`, {
-        cause: error instanceof Error ? new Error(error.message) : undefined,
-      })
-      continue
-    }
-    if (typeof metadata !== 'object' || metadata === null) {
-      throw new DiscoveryError(`metadata at ${url} is not a JSON object`)
-    }
-    const record = metadata as Record<string, unknown>
-    if (record.issuer !== issuer) {
-      throw new DiscoveryError(`metadata "issuer" does not match the configured issuer ${issuer}`)
-    }
-    try {
-      return {
-        tokenEndpoint: parseSecureUrl(record.token_endpoint, 'token_endpoint').href,
-        revocationEndpoint:
-          record.revocation_endpoint === undefined
-            ? undefined
-            : parseSecureUrl(record.revocation_endpoint, 'revocation_endpoint').href,
-      }
-    } catch (error) {
-      throw new DiscoveryError(`metadata at ${url}: ${(error as Error).message}`)
-    }
-  }
-  throw lastError
+  return error === 'invalid_grant'
+    ? new SessionExpiredError()
+    : new TokenEndpointError(
+        error,
+        response.status,
+        typeof description === 'string' ? description : undefined,
+      )
 }
 
 /**
@@ -199,27 +132,30 @@ export function createTokenEndpoint(options: ResolvedOptions): TokenEndpoint {
     }
     if (endpoints === undefined) {
       const issuer = options.issuer
-      endpoints = discoverEndpoints(issuer, options.fetch).then(
-        (found) => ({
-          ...found,
-          revocationEndpoint: options.revocationEndpoint ?? found.revocationEndpoint,
-        }),
-        (error: unknown) => {
-          endpoints = undefined
-          throw error
-        },
-      )
+      // Discovery is loaded only by apps that use it, keeping the main bundle small.
+      endpoints = import('./discovery.js')
+        .then(({ discoverEndpoints }) => discoverEndpoints(issuer, http, parseSecureUrl))
+        .then(
+          (found) => ({
+            ...found,
+            revocationEndpoint: options.revocationEndpoint ?? found.revocationEndpoint,
+          }),
+          (error: unknown) => {
+            endpoints = undefined
+            throw error
+          },
+        )
     }
     return endpoints
   }
 
   return {
     async refresh(current) {
-      if (current.refreshToken === undefined) throw new SessionExpiredError('no refresh token')
       const { tokenEndpoint } = await resolveEndpoints()
       const form = new URLSearchParams({
         grant_type: 'refresh_token',
-        refresh_token: current.refreshToken,
+        // The refresher only renews sessions that have a refresh token.
+        refresh_token: current.refreshToken as string,
         client_id: options.clientId,
       })
       if (options.scope !== undefined) form.set('scope', options.scope)
@@ -232,16 +168,11 @@ export function createTokenEndpoint(options: ResolvedOptions): TokenEndpoint {
           cache: 'no-store',
         })
       } catch (error) {
-        throw unavailable(error, 'token endpoint')
+        throw unavailable(error)
       }
       if (!response.ok) throw await errorFromResponse(response)
       const body = await readJson(response)
-      const receivedAt = Date.now()
-      const tokens = parseTokenResponse(body, receivedAt, current)
-      return {
-        tokens,
-        lifetime: tokens.expiresAt === undefined ? undefined : tokens.expiresAt - receivedAt,
-      }
+      return parseTokenResponse(body, Date.now(), current)
     },
 
     async revoke(refreshToken) {

@@ -1,5 +1,6 @@
 import { jwtDecode } from 'jwt-decode'
 import { InvalidTokenResponseError } from './errors.js'
+import type { StoredSession } from './storage.js'
 
 /**
  * A successful token response as a token endpoint sends it (wire shape, snake_case).
@@ -77,7 +78,7 @@ function jwtLifetime(accessToken: string): number | undefined {
  * @param body - the parsed JSON body
  * @param receivedAt - local time the response arrived, epoch ms
  * @param previous - the set being renewed, if any
- * @returns the new token set
+ * @returns the new token set, with the lifetime (ms) the proactive schedule needs
  * @throws {InvalidTokenResponseError} when the body is not a valid token response
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
  */
@@ -85,7 +86,7 @@ export function parseTokenResponse(
   body: unknown,
   receivedAt: number,
   previous?: TokenSet | null,
-): TokenSet {
+): StoredSession {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     fail('token response must be a JSON object')
   }
@@ -98,33 +99,54 @@ export function parseTokenResponse(
   if (typeof tokenType !== 'string') fail('"token_type" must be a string')
   if (tokenType.toLowerCase() !== 'bearer') fail('"token_type" must be "Bearer"')
 
-  let lifetime: number | undefined
   const expiresIn = record.expires_in
-  if (typeof expiresIn === 'number') {
-    if (!Number.isFinite(expiresIn) || expiresIn < 0)
-      fail('"expires_in" must be a non-negative number')
-    lifetime = expiresIn * 1000
-  } else if (typeof expiresIn === 'string') {
-    if (!DIGITS.test(expiresIn)) fail('"expires_in" must be a non-negative number')
-    lifetime = Number(expiresIn) * 1000
-  } else if (expiresIn === undefined || expiresIn === null) {
-    lifetime = jwtLifetime(accessToken)
-  } else {
+  // Some servers send a string of digits; anything else that is not a number is malformed.
+  const seconds =
+    expiresIn === undefined || expiresIn === null
+      ? undefined
+      : typeof expiresIn === 'string' && DIGITS.test(expiresIn)
+        ? Number(expiresIn)
+        : expiresIn
+  if (
+    seconds !== undefined &&
+    !(typeof seconds === 'number' && seconds >= 0 && seconds < Infinity)
+  ) {
     fail('"expires_in" must be a non-negative number')
   }
+  const lifetime = seconds === undefined ? jwtLifetime(accessToken) : seconds * 1000
 
   const refreshToken = optionalString(record, 'refresh_token') ?? previous?.refreshToken
   const scope = optionalString(record, 'scope') ?? previous?.scope
   const idToken = optionalString(record, 'id_token')
 
   return {
-    accessToken,
-    tokenType: 'Bearer',
-    ...(lifetime === undefined ? {} : { expiresAt: receivedAt + lifetime }),
-    ...(refreshToken === undefined ? {} : { refreshToken }),
-    ...(scope === undefined ? {} : { scope }),
-    ...(idToken === undefined ? {} : { idToken }),
+    tokens: createTokenSet({
+      accessToken,
+      refreshToken,
+      expiresAt: lifetime === undefined ? undefined : receivedAt + lifetime,
+      scope,
+      idToken,
+    }),
+    lifetime,
   }
+}
+
+/**
+ * Builds a {@link TokenSet} from its fields, leaving out the absent ones (so a restored or
+ * renewed set compares equal to one built from the same response).
+ */
+export function createTokenSet(fields: {
+  accessToken: string
+  refreshToken: string | undefined
+  expiresAt: number | undefined
+  scope: string | undefined
+  idToken: string | undefined
+}): TokenSet {
+  const tokens: Record<string, unknown> = { accessToken: fields.accessToken, tokenType: 'Bearer' }
+  for (const key of ['refreshToken', 'expiresAt', 'scope', 'idToken'] as const) {
+    if (fields[key] !== undefined) tokens[key] = fields[key]
+  }
+  return tokens as unknown as TokenSet
 }
 
 /**

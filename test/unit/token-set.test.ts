@@ -1,8 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import { InvalidTokenResponseError } from '../../src/errors.js'
-import { parseTokenResponse } from '../../src/token-set.js'
+import { parseTokenResponse, type TokenSet } from '../../src/token-set.js'
 
 const NOW = 1_700_000_000_000
+
+function parse(body: unknown, receivedAt: number, previous?: TokenSet): TokenSet {
+  return parseTokenResponse(body, receivedAt, previous).tokens
+}
 
 function jwt(claims: Record<string, unknown>): string {
   const encode = (value: unknown) =>
@@ -12,7 +16,7 @@ function jwt(claims: Record<string, unknown>): string {
 
 describe('parseTokenResponse', () => {
   it('counts expires_in from local receipt and maps the wire shape to camelCase', () => {
-    const tokens = parseTokenResponse(
+    const tokens = parse(
       {
         access_token: 'a',
         token_type: 'Bearer',
@@ -32,10 +36,7 @@ describe('parseTokenResponse', () => {
   })
 
   it('accepts token_type case-insensitively and expires_in as a string of digits', () => {
-    const tokens = parseTokenResponse(
-      { access_token: 'a', token_type: 'bearer', expires_in: '60' },
-      NOW,
-    )
+    const tokens = parse({ access_token: 'a', token_type: 'bearer', expires_in: '60' }, NOW)
     expect(tokens.expiresAt).toBe(NOW + 60_000)
     expect(tokens.tokenType).toBe('Bearer')
   })
@@ -43,42 +44,35 @@ describe('parseTokenResponse', () => {
   it('uses a JWT lifetime (exp - iat) from local receipt, ignoring a server clock hours off', () => {
     const serverNow = NOW / 1000 - 3 * 3600
     const accessToken = jwt({ iat: serverNow, exp: serverNow + 120 })
-    const tokens = parseTokenResponse({ access_token: accessToken, token_type: 'Bearer' }, NOW)
+    const tokens = parse({ access_token: accessToken, token_type: 'Bearer' }, NOW)
     expect(tokens.expiresAt).toBe(NOW + 120_000)
   })
 
   it('leaves expiry unknown for an opaque token without expires_in', () => {
-    const tokens = parseTokenResponse({ access_token: 'opaque', token_type: 'Bearer' }, NOW)
+    const tokens = parse({ access_token: 'opaque', token_type: 'Bearer' }, NOW)
     expect(tokens.expiresAt).toBeUndefined()
   })
 
   it('leaves expiry unknown for a JWT without iat rather than trusting the local clock', () => {
     const accessToken = jwt({ exp: NOW / 1000 + 60 })
     expect(
-      parseTokenResponse({ access_token: accessToken, token_type: 'Bearer' }, NOW).expiresAt,
+      parse({ access_token: accessToken, token_type: 'Bearer' }, NOW).expiresAt,
     ).toBeUndefined()
   })
 
   it('keeps the previous refresh token and scope when the response omits them (RFC 6749 §6)', () => {
-    const previous = parseTokenResponse(
+    const previous = parse(
       { access_token: 'a', token_type: 'Bearer', refresh_token: 'r1', scope: 'read write' },
       NOW,
     )
-    const next = parseTokenResponse(
-      { access_token: 'b', token_type: 'Bearer', expires_in: 5 },
-      NOW,
-      previous,
-    )
+    const next = parse({ access_token: 'b', token_type: 'Bearer', expires_in: 5 }, NOW, previous)
     expect(next.refreshToken).toBe('r1')
     expect(next.scope).toBe('read write')
   })
 
   it('replaces the refresh token when the server rotates it', () => {
-    const previous = parseTokenResponse(
-      { access_token: 'a', token_type: 'Bearer', refresh_token: 'r1' },
-      NOW,
-    )
-    const next = parseTokenResponse(
+    const previous = parse({ access_token: 'a', token_type: 'Bearer', refresh_token: 'r1' }, NOW)
+    const next = parse(
       { access_token: 'b', token_type: 'Bearer', refresh_token: 'r2' },
       NOW,
       previous,
@@ -118,14 +112,14 @@ describe('parseTokenResponse', () => {
       '"refresh_token"',
     ],
   ])('rejects %s with InvalidTokenResponseError naming the rule', (_, body, message) => {
-    expect(() => parseTokenResponse(body, NOW)).toThrow(InvalidTokenResponseError)
-    expect(() => parseTokenResponse(body, NOW)).toThrow(message)
+    expect(() => parse(body, NOW)).toThrow(InvalidTokenResponseError)
+    expect(() => parse(body, NOW)).toThrow(message)
   })
 
   it('never puts the access token into the error it raises', () => {
     const secret = 'secret-access-token-value'
     try {
-      parseTokenResponse({ access_token: secret, token_type: 'mac' }, NOW)
+      parse({ access_token: secret, token_type: 'mac' }, NOW)
       expect.unreachable()
     } catch (error) {
       expect(JSON.stringify(error)).not.toContain(secret)

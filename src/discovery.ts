@@ -1,0 +1,72 @@
+// Loaded on demand (dynamic import) by apps configured with `issuer`. It imports nothing but the
+// public DiscoveryError, so the chunk needs no private exports from the main bundle.
+import type { KyInstance } from 'ky'
+import { DiscoveryError } from './errors.js'
+
+/** The endpoints of the authorization server, configured or discovered. */
+export interface Endpoints {
+  readonly tokenEndpoint: string
+  readonly revocationEndpoint: string | undefined
+}
+
+/**
+ * Builds the RFC 8414 and OpenID Connect Discovery metadata URLs for an issuer, in the order to
+ * try them: RFC 8414 inserts the well-known path before the issuer's path, OpenID appends it.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-3.1
+ */
+export function metadataUrls(issuer: string): [string, string] {
+  const trimmed = issuer.endsWith('/') ? issuer.slice(0, -1) : issuer
+  const url = new URL(trimmed)
+  const path = url.pathname === '/' ? '' : url.pathname
+  return [
+    `${url.origin}/.well-known/oauth-authorization-server${path}`,
+    `${trimmed}/.well-known/openid-configuration`,
+  ]
+}
+
+/**
+ * Reads the authorization server's metadata and checks its `issuer` (RFC 8414 §3.3, mix-up
+ * protection). Tries RFC 8414 first, then OpenID Connect Discovery.
+ *
+ * @param issuer - the configured issuer, compared verbatim
+ * @param http - the token client's ky instance (same retry policy)
+ * @param parseUrl - validates an endpoint URL (https, or http to loopback)
+ * @throws {DiscoveryError} when no metadata document can be read, or it does not match
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-3
+ */
+export async function discoverEndpoints(
+  issuer: string,
+  http: KyInstance,
+  parseUrl: (value: unknown, member: string) => URL,
+): Promise<Endpoints> {
+  let failure = 'could not be read'
+  for (const url of metadataUrls(issuer)) {
+    let metadata: Record<string, unknown>
+    try {
+      const response = await http.get(url, { headers: { accept: 'application/json' } })
+      if (!response.ok) {
+        failure = `answered HTTP ${response.status}`
+        continue
+      }
+      metadata = await response.json()
+    } catch (error) {
+      throw new DiscoveryError(`metadata at ${url} could not be read`, {
+        cause: new Error((error as Error).message),
+      })
+    }
+    const optionalUrl = (member: string) =>
+      metadata[member] === undefined ? undefined : parseUrl(metadata[member], member).href
+    try {
+      if (metadata?.issuer !== issuer)
+        throw new Error('"issuer" does not match the configured issuer')
+      return {
+        tokenEndpoint: parseUrl(metadata.token_endpoint, 'token_endpoint').href,
+        revocationEndpoint: optionalUrl('revocation_endpoint'),
+      }
+    } catch (error) {
+      throw new DiscoveryError(`metadata at ${url}: ${(error as Error).message}`)
+    }
+  }
+  throw new DiscoveryError(`no metadata for issuer ${issuer}: the last document ${failure}`)
+}
