@@ -97,21 +97,28 @@ async function readJson(response: Response): Promise<Record<string, unknown> | n
 
 /**
  * Turns a non-2xx token endpoint answer into the right error (RFC 6749 §5.2).
- * `invalid_grant` ends the session; every other error keeps it.
+ * `invalid_grant` ends the session; every other error keeps it. Tokens of `current` quoted in the
+ * server's `error_description` are redacted.
  */
-async function errorFromResponse(response: Response): Promise<Error> {
+async function errorFromResponse(response: Response, current: TokenSet): Promise<Error> {
   const { error, error_description: description } = (await readJson(response)) ?? {}
   if (typeof error !== 'string') {
     return new InvalidTokenResponseError(
       `token endpoint answered HTTP ${response.status} without an RFC 6749 "error" member`,
     )
   }
+  // Some servers echo the rejected input in their error text: never pass a token on.
+  const redact = (text: string) =>
+    [current.accessToken, current.refreshToken].reduce<string>(
+      (redacted, token) => (token ? redacted.replaceAll(token, '[redacted]') : redacted),
+      text,
+    )
   return error === 'invalid_grant'
     ? new SessionExpiredError()
     : new TokenEndpointError(
-        error,
+        redact(error),
         response.status,
-        typeof description === 'string' ? description : undefined,
+        typeof description === 'string' ? redact(description) : undefined,
       )
 }
 
@@ -170,7 +177,7 @@ export function createTokenEndpoint(options: ResolvedOptions): TokenEndpoint {
       } catch (error) {
         throw unavailable(error)
       }
-      if (!response.ok) throw await errorFromResponse(response)
+      if (!response.ok) throw await errorFromResponse(response, current)
       const body = await readJson(response)
       return parseTokenResponse(body, Date.now(), current)
     },
