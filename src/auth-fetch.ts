@@ -39,7 +39,7 @@ function prepare(
     return [attempt, attempt]
   }
   const template = new Request(input, init)
-  const streaming = typeof ReadableStream !== 'undefined' && body instanceof ReadableStream
+  const streaming = body instanceof ReadableStream
   const send =
     (request: () => Request): Attempt =>
     (token) => {

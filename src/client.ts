@@ -3,7 +3,7 @@ import { createAuthFetch } from './auth-fetch.js'
 import { createEmitter, type TokenClientEvents, type TokenClientListener } from './events.js'
 import { createAuthKy } from './ky.js'
 import { type FetchFunction, resolveOptions, type TokenClientOptions } from './options.js'
-import { abortable, createRefresher } from './refresh.js'
+import { createRefresher } from './refresh.js'
 import { createSchedule } from './schedule.js'
 import { createSession } from './session.js'
 import { createSessionStore } from './storage.js'
@@ -87,10 +87,13 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     async logout() {
       await session.ready
       // Let a renewal in flight finish, so the refresh token revoked is the newest one.
-      const pending = refresher.settled()
-      const timeout = new AbortController()
-      const timer = setTimeout(() => timeout.abort(), LOGOUT_WAIT)
-      await abortable(pending, timeout.signal).catch(() => undefined)
+      let timer: ReturnType<typeof setTimeout> | undefined
+      await Promise.race([
+        refresher.settled(),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, LOGOUT_WAIT)
+        }),
+      ])
       clearTimeout(timer)
       const refreshToken =
         session.state.status === 'active' ? session.state.stored.tokens.refreshToken : undefined

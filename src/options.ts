@@ -68,20 +68,15 @@ export interface ResolvedOptions {
   readonly fetch: FetchFunction
 }
 
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]'])
+/** Hosts that never leave the machine (RFC 6761 §6.3 `localhost`, 127.0.0.0/8, `[::1]`). */
+const LOOPBACK_HOST = /^(.+\.)?localhost$|^127\.\d+\.\d+\.\d+$|^\[::1\]$/
 
 /**
  * Whether a URL may carry credentials: `https:`, or `http:` to a loopback host
  * (RFC 6749 §3.1.2.1, §10.3; RFC 8252 §8.3).
  */
 export function isSecureUrl(url: URL): boolean {
-  if (url.protocol === 'https:') return true
-  return (
-    url.protocol === 'http:' &&
-    (LOOPBACK_HOSTS.has(url.hostname) ||
-      url.hostname.endsWith('.localhost') ||
-      url.hostname.startsWith('127.'))
-  )
+  return url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK_HOST.test(url.hostname))
 }
 
 /**

@@ -113,11 +113,9 @@ export function createRefresher(
       return pausedUntil
     },
     leewayFor,
-    settled: () =>
-      (inflight ?? Promise.resolve()).then(
-        () => undefined,
-        () => undefined,
-      ),
+    settled: async () => {
+      await Promise.allSettled([inflight])
+    },
     async refresh(signal) {
       await session.ready
       return (await abortable(start(), signal)).tokens

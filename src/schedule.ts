@@ -46,7 +46,7 @@ export function createSchedule(session: Session, refresher: Refresher): Schedule
     // One jitter per token set, so re-arming does not move the target around.
     if (jitterFor !== state.stored) {
       jitterFor = state.stored
-      const lifetime = state.stored.lifetime ?? Number.POSITIVE_INFINITY
+      const lifetime = state.stored.lifetime ?? Infinity
       jitter = Math.random() * Math.min(MAX_JITTER, lifetime / 20)
     }
     const due = tokens.expiresAt - refresher.leewayFor(state.stored) - jitter
@@ -74,13 +74,17 @@ export function createSchedule(session: Session, refresher: Refresher): Schedule
   }
 
   const recheck = (): void => {
-    const hidden = (globalThis as { document?: { visibilityState?: string } }).document
-      ?.visibilityState
-    if (hidden !== 'hidden') arm()
+    if (doc?.visibilityState !== 'hidden') arm()
   }
   const target = globalThis as { addEventListener?: Listen; removeEventListener?: Listen }
   const doc = (
-    globalThis as { document?: { addEventListener?: Listen; removeEventListener?: Listen } }
+    globalThis as {
+      document?: {
+        addEventListener?: Listen
+        removeEventListener?: Listen
+        visibilityState?: string
+      }
+    }
   ).document
   const windowEvents = ['online', 'focus', 'pageshow']
   for (const type of windowEvents) target.addEventListener?.(type, recheck)

@@ -156,5 +156,5 @@ export function createTokenSet(fields: {
  * @param now - local time, epoch ms
  */
 export function remainingLifetime(tokens: TokenSet, now: number): number {
-  return tokens.expiresAt === undefined ? Number.POSITIVE_INFINITY : tokens.expiresAt - now
+  return tokens.expiresAt === undefined ? Infinity : tokens.expiresAt - now
 }

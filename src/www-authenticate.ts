@@ -20,7 +20,8 @@ export function readBearerError(header: string | null): string | undefined {
     if (quoted === undefined && token === undefined) {
       inBearer = name.toLowerCase() === 'bearer'
     } else if (inBearer && name.toLowerCase() === 'error') {
-      return quoted === undefined ? token : quoted.replace(/\\(.)/g, '$1')
+      // Error codes never contain `"` or `\` (RFC 6750 §3): no quoted-pair to unescape.
+      return quoted ?? token
     }
   }
   return undefined
