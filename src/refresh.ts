@@ -29,9 +29,8 @@ const FIRST_PAUSE = 1_000
 const MAX_PAUSE = 60_000
 
 /** Rejects with the signal's reason when it aborts, without cancelling `promise` itself. */
-export function abortable<T>(promise: Promise<T>, signal?: AbortSignal | null): Promise<T> {
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | null | undefined): Promise<T> {
   if (!signal) return promise
-  if (signal.aborted) return Promise.reject(signal.reason)
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(signal.reason)
     signal.addEventListener('abort', onAbort, { once: true })
@@ -102,6 +101,12 @@ export function createRefresher(
     return inflight
   }
 
+  /** Joins or starts the shared renewal; an aborted caller neither waits nor starts one. */
+  async function join(signal: AbortSignal | null | undefined): Promise<StoredSession> {
+    signal?.throwIfAborted()
+    return abortable(start(), signal)
+  }
+
   function leewayFor(stored: StoredSession): number {
     return stored.lifetime === undefined
       ? refreshLeeway
@@ -118,7 +123,7 @@ export function createRefresher(
     },
     async refresh(signal) {
       await session.ready
-      return (await abortable(start(), signal)).tokens
+      return (await join(signal)).tokens
     },
     async getAccessToken(signal) {
       await session.ready
@@ -132,12 +137,12 @@ export function createRefresher(
         }
         return stored.tokens.accessToken
       }
-      return (await abortable(start(), signal)).tokens.accessToken
+      return (await join(signal)).tokens.accessToken
     },
     async renewAfterRejection(rejected, signal) {
       const stored = session.current()
       if (stored.tokens.accessToken !== rejected) return stored.tokens.accessToken
-      return (await abortable(start(), signal)).tokens.accessToken
+      return (await join(signal)).tokens.accessToken
     },
   }
 }
