@@ -42,23 +42,25 @@ export async function discoverEndpoints(
 ): Promise<Endpoints> {
   let failure = 'could not be read'
   for (const url of metadataUrls(issuer)) {
-    let metadata: Record<string, unknown>
+    let metadata: Record<string, unknown> | null
+    // Any miss moves on to the next document: servers that publish only OpenID metadata often
+    // answer the RFC 8414 URL with a 404 without CORS headers (a network error in a browser) or
+    // with an HTML page from a catch-all route.
     try {
       const response = await http.get(url, { headers: { accept: 'application/json' } })
-      if (!response.ok) {
-        failure = `answered HTTP ${response.status}`
+      metadata = response.ok ? await response.json() : null
+      if (typeof metadata !== 'object' || metadata === null) {
+        failure = `answered HTTP ${response.status} without a JSON object`
         continue
       }
-      metadata = await response.json()
     } catch (error) {
-      throw new DiscoveryError(`metadata at ${url} could not be read`, {
-        cause: new Error((error as Error).message),
-      })
+      failure = `could not be read (${(error as Error).message})`
+      continue
     }
     const optionalUrl = (member: string) =>
       metadata[member] === undefined ? undefined : parseUrl(metadata[member], member).href
     try {
-      if (metadata?.issuer !== issuer)
+      if (metadata.issuer !== issuer)
         throw new Error('"issuer" does not match the configured issuer')
       return {
         tokenEndpoint: parseUrl(metadata.token_endpoint, 'token_endpoint').href,
