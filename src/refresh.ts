@@ -1,4 +1,4 @@
-import { SessionExpiredError, TokenEndpointUnavailableError } from './errors.js'
+import { type AuthError, SessionExpiredError } from './errors.js'
 import type { Emitter } from './events.js'
 import type { Session } from './session.js'
 import type { StoredSession } from './storage.js'
@@ -20,13 +20,22 @@ export interface Refresher {
   leewayFor(stored: StoredSession): number
   /** Resolves when no renewal is in flight (whatever its outcome). */
   settled(): Promise<void>
-  /** Epoch ms before which no new renewal is attempted after a failure. */
-  readonly pausedUntil: number
+  /**
+   * Epoch ms before which no proactive renewal should start: after a failure (backoff) and just
+   * after a success (so tokens that are born expired cannot cause a renewal loop).
+   */
+  readonly notBefore: number
 }
 
 /** Backoff between failed renewals, so a server that is down never meets a storm. */
 const FIRST_PAUSE = 1_000
 const MAX_PAUSE = 60_000
+/**
+ * The shortest gap between a renewal and the next proactive one. A server that issues tokens
+ * with `expires_in: 0` (or a JWT with `exp == iat`) would otherwise be asked for a new token in
+ * a loop; within the gap the fresh token is used and the API's 401 decides.
+ */
+const MIN_GAP = 500
 
 /** Rejects with the signal's reason when it aborts, without cancelling `promise` itself. */
 function abortable<T>(promise: Promise<T>, signal: AbortSignal | null | undefined): Promise<T> {
@@ -54,14 +63,19 @@ export function createRefresher(
   refreshLeeway: number,
 ): Refresher {
   let inflight: Promise<StoredSession> | undefined
+  /** The session generation the renewal in flight renews; a replaced session never joins it. */
+  let inflightFor = -1
   let failures = 0
   let pausedUntil = 0
+  let lastFailure: Error | undefined
+  let renewedAt = -Infinity
 
   async function renew(stored: StoredSession, from: number): Promise<StoredSession> {
     try {
       const renewed = await endpoint.refresh(stored.tokens)
       failures = 0
       pausedUntil = 0
+      renewedAt = Date.now()
       // A session replaced meanwhile (setTokens, logout) wins over this older renewal.
       if (!session.commitRenewal(from, renewed)) return session.current()
       events.emit('refresh', renewed.tokens)
@@ -74,30 +88,26 @@ export function createRefresher(
       }
       failures++
       pausedUntil = Date.now() + Math.min(FIRST_PAUSE * 2 ** (failures - 1), MAX_PAUSE)
-      events.emit('error', error as TokenEndpointUnavailableError)
+      lastFailure = error as Error
+      events.emit('error', error as AuthError)
       throw error
     } finally {
-      inflight = undefined
+      if (inflightFor === from) inflight = undefined
     }
   }
 
   function start(): Promise<StoredSession> {
-    if (inflight !== undefined) return inflight
     const stored = session.current()
+    if (inflight !== undefined && inflightFor === session.generation) return inflight
     if (stored.tokens.refreshToken === undefined) {
       // Nothing to renew with: the session cannot go on once its access token is unusable.
       session.expire(session.generation)
       return Promise.reject(new SessionExpiredError('Session expired: no refresh token'))
     }
-    const wait = pausedUntil - Date.now()
-    if (wait > 0) {
-      return Promise.reject(
-        new TokenEndpointUnavailableError(
-          `renewal paused for ${Math.ceil(wait / 1000)} s after a failed attempt`,
-        ),
-      )
-    }
-    inflight = renew(stored, session.generation)
+    // During the pause after a failure, callers get that failure again without a request.
+    if (Date.now() < pausedUntil) return Promise.reject(lastFailure)
+    inflightFor = session.generation
+    inflight = renew(stored, inflightFor)
     return inflight
   }
 
@@ -114,8 +124,8 @@ export function createRefresher(
   }
 
   return {
-    get pausedUntil() {
-      return pausedUntil
+    get notBefore() {
+      return Math.max(pausedUntil, renewedAt + MIN_GAP)
     },
     leewayFor,
     settled: async () => {
@@ -129,10 +139,11 @@ export function createRefresher(
       await session.ready
       const stored = session.current()
       const remaining = remainingLifetime(stored.tokens, Date.now())
-      if (remaining > 0) {
+      const justRenewed = Date.now() < renewedAt + MIN_GAP
+      if (remaining > 0 || justRenewed) {
         // Inside the leeway: renew in the background; this call still has a valid token.
         // (start() joins a renewal in flight and declines during a pause after a failure.)
-        if (remaining <= leewayFor(stored) && stored.tokens.refreshToken !== undefined) {
+        if (remaining <= leewayFor(stored) && !justRenewed && stored.tokens.refreshToken) {
           start().catch(() => undefined)
         }
         return stored.tokens.accessToken

@@ -50,7 +50,7 @@ export function createSchedule(session: Session, refresher: Refresher): Schedule
       jitter = Math.random() * Math.min(MAX_JITTER, lifetime / 20)
     }
     const due = tokens.expiresAt - refresher.leewayFor(state.stored) - jitter
-    return Math.max(due, refresher.pausedUntil)
+    return Math.max(due, refresher.notBefore)
   }
 
   function fire(): void {
