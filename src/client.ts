@@ -95,10 +95,11 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
         }),
       ])
       clearTimeout(timer)
-      const refreshToken =
-        session.state.status === 'active' ? session.state.stored.tokens.refreshToken : undefined
+      const { state } = session
       session.clear()
+      if (state.status !== 'active') return
       events.emit('logout', undefined)
+      const { refreshToken } = state.stored.tokens
       if (refreshToken !== undefined) await endpoint.revoke(refreshToken)
     },
     dispose() {
