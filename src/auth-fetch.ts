@@ -4,9 +4,9 @@ import { readBearerError } from './www-authenticate.js'
 
 function requestUrl(input: RequestInfo | URL): URL | undefined {
   try {
-    if (input instanceof Request) return new URL(input.url)
+    // Relative URLs resolve against the page, as fetch resolves them.
     const base = (globalThis as { location?: { href?: string } }).location?.href
-    return new URL(input instanceof URL ? input.href : String(input), base)
+    return new URL(input instanceof Request ? input.url : String(input), base)
   } catch {
     return undefined
   }

@@ -4,8 +4,9 @@
  * - `no_session`: no tokens were set (or they were cleared by `logout()`).
  * - `session_expired`: the token server rejected the refresh token (RFC 6749 §5.2 `invalid_grant`).
  * - `token_endpoint_error`: the token server answered another RFC 6749 §5.2 error (`invalid_client`, …).
- * - `token_endpoint_unavailable`: network failure, 5xx or 429 after bounded retries, or renewal paused
- *   after such a failure. The session is kept.
+ * - `token_endpoint_unavailable`: network failure, timeout, 5xx or 429 after bounded retries. The
+ *   session is kept. After any failed renewal, renewals pause (1 s, doubling up to 60 s) and calls
+ *   that need one meanwhile reject with that same failure without a request.
  * - `invalid_token_response`: the token server's success response is not an RFC 6749 §5.1 token response.
  * - `discovery_failed`: RFC 8414 / OpenID metadata could not be read or did not match the issuer.
  */
@@ -90,8 +91,8 @@ export class TokenEndpointError extends AuthError {
 }
 
 /**
- * The token server could not be reached or stayed unavailable (network failure, 5xx, 429) after
- * bounded retries, or renewal is paused after such a failure. Never ends the session.
+ * The token server could not be reached or stayed unavailable (network failure, timeout, 5xx, 429)
+ * after bounded retries. Never ends the session.
  */
 export class TokenEndpointUnavailableError extends AuthError {
   override name = 'TokenEndpointUnavailableError' as const

@@ -59,17 +59,13 @@ export function createSession(store: SessionStore, events: Emitter, onChange: ()
   const restore = (stored: StoredSession | null): void => {
     if (stored !== null && generation === 0) activate(stored, false)
   }
-  let ready: Promise<void>
+  let ready = Promise.resolve()
   try {
     const loaded = store.load()
-    if (loaded instanceof Promise) {
-      ready = loaded.then(restore, () => undefined)
-    } else {
-      restore(loaded)
-      ready = Promise.resolve()
-    }
+    if (loaded instanceof Promise) ready = loaded.then(restore, () => undefined)
+    else restore(loaded)
   } catch {
-    ready = Promise.resolve()
+    // Unreadable storage (disabled, sandboxed): start without a session.
   }
 
   return {
