@@ -39,10 +39,12 @@ export default [
     // and the repository. Error classes set their `name` explicitly, so mangling is safe.
     plugins: [terser({ ecma: 2022, module: true, compress: { passes: 2 } })],
   },
-  {
-    input: inputs('build/types', '.d.ts'),
+  // One self-contained .d.ts per entry (types both use, such as TokenResponse, appear in each),
+  // so neither entry's declarations depend on a hashed chunk.
+  ...Object.entries(input).map(([name, path]) => ({
+    input: `build/types/${path}.d.ts`,
     external,
-    output: { dir: 'dist', format: 'es', chunkFileNames: 'shared-[hash].d.ts' },
+    output: { file: `dist/${name}.d.ts`, format: 'es' },
     plugins: [dts()],
-  },
+  })),
 ]
