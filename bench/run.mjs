@@ -7,40 +7,15 @@
 // It measures the built package (dist/) through its public name, as an app would import it, and
 // rebuilds first when dist/ is missing or older than the sources.
 import { execFileSync } from 'node:child_process'
-import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
-
-const root = fileURLToPath(new URL('..', import.meta.url))
-const ENTRIES = ['dist/index.js', 'dist/index.d.ts', 'dist/testing.js', 'dist/testing.d.ts']
-const BUILD_INPUTS = [
-  'src',
-  'package.json',
-  'tsconfig.json',
-  'tsconfig.build.json',
-  'rollup.config.mjs',
-]
+import { distIsFresh, root } from './dist-freshness.mjs'
 
 const OVERHEAD = { rounds: 20, requests: 500, warmup: 500, target: 1.05 }
 const STAMPEDE = { calls: 1_000, runs: 3, tokenServerDelayMs: 20, target: 1 }
 const SIZE_TARGET = 5_120
-
-function newestMtime(path) {
-  const stat = statSync(path)
-  if (!stat.isDirectory()) return stat.mtimeMs
-  return Math.max(0, ...readdirSync(path).map((name) => newestMtime(join(path, name))))
-}
-
-function distIsFresh() {
-  try {
-    const built = Math.min(...ENTRIES.map((file) => statSync(join(root, file)).mtimeMs))
-    return built >= Math.max(...BUILD_INPUTS.map((input) => newestMtime(join(root, input))))
-  } catch {
-    return false
-  }
-}
 
 if (!distIsFresh()) {
   console.log('dist/ is missing or stale: running npm run build …')

@@ -3,62 +3,21 @@
  * 401s, explicit `refresh()`), one request reaches the token endpoint, everyone gets its result,
  * and a rotated refresh token is never presented again (RFC 9700 §4.14.2).
  */
-import {
-  createTokenClient,
-  type TokenClient,
-  type TokenClientEvents,
-  type TokenClientOptions,
-} from 'freshtoken'
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
+import { nextEvent, useClients } from '../mocks/harness.js'
+import { onRequest } from '../mocks/requests.js'
 import { API_ORIGIN, CLIENT_ID, ISSUER, useMockEnvironment } from '../mocks/setup.js'
+import { stepUntilSettled, T0 } from '../mocks/time.js'
 
 const { mock, server } = useMockEnvironment()
 
-/** Fake "now" at the start of every test. */
-const T0 = Date.UTC(2030, 0, 1)
-
-const clients: TokenClient[] = []
-
-function createClient(options: Partial<TokenClientOptions> = {}): TokenClient {
-  const auth = createTokenClient({
-    clientId: CLIENT_ID,
-    tokenEndpoint: `${ISSUER}/oauth/token`,
-    apiOrigins: [API_ORIGIN],
-    ...options,
-  })
-  clients.push(auth)
-  return auth
-}
-
-/** Resolves with the payload of the next `event`. */
-function nextEvent<E extends keyof TokenClientEvents>(
-  auth: TokenClient,
-  event: E,
-): Promise<TokenClientEvents[E]> {
-  return new Promise((resolve) => {
-    const off = auth.on(event, (payload) => {
-      off()
-      resolve(payload)
-    })
-  })
-}
+const { create: createClient, onCleanup } = useClients(
+  { clientId: CLIENT_ID, tokenEndpoint: `${ISSUER}/oauth/token`, apiOrigins: [API_ORIGIN] },
+  { fakeTimers: T0 },
+)
 
 /** Advances fake time in 100 ms steps until `promise` settles (at most `limit` ms). */
-async function advanceUntil<T>(promise: Promise<T>, limit = 60_000): Promise<T> {
-  let settled = false
-  promise.then(
-    () => {
-      settled = true
-    },
-    () => {
-      settled = true
-    },
-  )
-  for (let waited = 0; !settled && waited < limit; waited += 100) {
-    await vi.advanceTimersByTimeAsync(100)
-  }
-  return promise
-}
+const advanceUntil = stepUntilSettled(100)
 
 /** Whether `promise` has settled, checked without moving fake time. */
 async function isSettled(promise: Promise<unknown>): Promise<boolean> {
@@ -74,32 +33,19 @@ async function isSettled(promise: Promise<unknown>): Promise<boolean> {
 }
 
 /**
- * Records the `Authorization` header of every API request (not preflights) as msw receives it.
- * @returns the live list and a function that stops recording
+ * Records the `Authorization` header of every API request (not preflights) as msw receives it,
+ * until the end of the test.
+ * @returns the live list
  */
-function recordApiAuthorization(): { headers: (string | null)[]; stop: () => void } {
+function recordApiAuthorization(): { headers: (string | null)[] } {
   const headers: (string | null)[] = []
-  const listener = ({ request }: { request: Request }) => {
-    if (request.method !== 'OPTIONS' && request.url.startsWith(API_ORIGIN)) {
-      headers.push(request.headers.get('authorization'))
-    }
-  }
-  server.events.on('request:start', listener)
-  return { headers, stop: () => server.events.removeListener('request:start', listener) }
+  onCleanup(
+    onRequest(server, (request) => {
+      if (request.url.startsWith(API_ORIGIN)) headers.push(request.headers.get('authorization'))
+    }),
+  )
+  return { headers }
 }
-
-let stopRecording: (() => void) | undefined
-
-beforeEach(() => {
-  vi.useFakeTimers({ now: T0 })
-})
-
-afterEach(() => {
-  stopRecording?.()
-  stopRecording = undefined
-  for (const auth of clients.splice(0)) auth.dispose()
-  vi.useRealTimers()
-})
 
 describe('an expired access token', () => {
   it('shares one renewal between 500 concurrent auth.fetch calls, all sent with the new token', async () => {
@@ -108,7 +54,6 @@ describe('an expired access token', () => {
     auth.setTokens(login)
     vi.setSystemTime(T0 + 61_000)
     const recorder = recordApiAuthorization()
-    stopRecording = recorder.stop
 
     const responses = await Promise.all(
       Array.from({ length: 500 }, () => auth.fetch(`${API_ORIGIN}/me`)),
@@ -166,7 +111,6 @@ describe('a storm of 401s', () => {
     // The server revoked the access tokens; the SDK still believes its token is valid.
     mock.expireAccessTokens()
     const recorder = recordApiAuthorization()
-    stopRecording = recorder.stop
 
     const responses = await Promise.all(
       Array.from({ length: 200 }, () => auth.fetch(`${API_ORIGIN}/me`)),

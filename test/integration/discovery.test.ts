@@ -3,87 +3,32 @@
  * Discovery as the fallback, the §3.3 issuer check, path insertion, caching, and retry after a
  * failure.
  */
-import { createTokenClient, type TokenClient, type TokenClientOptions } from 'freshtoken'
-import {
-  createMockTokenServer,
-  type MockTokenServer,
-  type MockTokenServerOptions,
-} from 'freshtoken/testing'
 import { HttpResponse, http } from 'msw'
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
+import { useClients } from '../mocks/harness.js'
+import { onRequest } from '../mocks/requests.js'
 import { API_ORIGIN, APP_ORIGIN, CLIENT_ID, ISSUER, useMockEnvironment } from '../mocks/setup.js'
+import { stepUntilSettled, T0 } from '../mocks/time.js'
 
-const { mock, server } = useMockEnvironment()
+const { mock, server, serve } = useMockEnvironment()
 
-/** Fake "now" at the start of every test. */
-const T0 = Date.UTC(2030, 0, 1)
 const RFC8414 = `${ISSUER}/.well-known/oauth-authorization-server`
 const OPENID = `${ISSUER}/.well-known/openid-configuration`
 
-const clients: TokenClient[] = []
-const cleanups: (() => void)[] = []
-
-function createClient(options: Partial<TokenClientOptions> = {}): TokenClient {
-  const auth = createTokenClient({
-    clientId: CLIENT_ID,
-    issuer: ISSUER,
-    apiOrigins: [API_ORIGIN],
-    ...options,
-  })
-  clients.push(auth)
-  return auth
-}
-
-/** A mock with other options than the file's default, served in front of it for this test. */
-function serve(options: MockTokenServerOptions): MockTokenServer {
-  const custom = createMockTokenServer({
-    issuer: ISSUER,
-    clientId: CLIENT_ID,
-    apiOrigin: API_ORIGIN,
-    allowedOrigins: [APP_ORIGIN],
-    ...options,
-  })
-  server.use(...custom.handlers)
-  return custom
-}
+const { create: createClient, onCleanup } = useClients(
+  { clientId: CLIENT_ID, issuer: ISSUER, apiOrigins: [API_ORIGIN] },
+  { fakeTimers: T0 },
+)
 
 /** Records `METHOD url` of every request msw receives (preflights excluded). */
 function recordRequests(): string[] {
   const seen: string[] = []
-  const listener = ({ request }: { request: Request }) => {
-    if (request.method !== 'OPTIONS') seen.push(`${request.method} ${request.url}`)
-  }
-  server.events.on('request:start', listener)
-  cleanups.push(() => server.events.removeListener('request:start', listener))
+  onCleanup(onRequest(server, (request) => seen.push(`${request.method} ${request.url}`)))
   return seen
 }
 
 /** Advances fake time in 10 ms steps until `promise` settles (at most `limit` ms). */
-async function advanceUntil<T>(promise: Promise<T>, limit = 60_000): Promise<T> {
-  let settled = false
-  promise.then(
-    () => {
-      settled = true
-    },
-    () => {
-      settled = true
-    },
-  )
-  for (let waited = 0; !settled && waited < limit; waited += 10) {
-    await vi.advanceTimersByTimeAsync(10)
-  }
-  return promise
-}
-
-beforeEach(() => {
-  vi.useFakeTimers({ now: T0 })
-})
-
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0)) cleanup()
-  for (const auth of clients.splice(0)) auth.dispose()
-  vi.useRealTimers()
-})
+const advanceUntil = stepUntilSettled(10)
 
 describe('finding the endpoints', () => {
   it('reads RFC 8414 metadata, then refreshes at its token_endpoint', async () => {

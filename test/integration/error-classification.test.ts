@@ -3,67 +3,37 @@
  * other OAuth errors and malformed or unavailable responses keep it, a client without a session
  * makes no calls, and no error or event ever reveals a token.
  */
-import { setImmediate as nextMacrotask } from 'node:timers/promises'
 import {
   type AuthError,
-  createTokenClient,
   InvalidTokenResponseError,
   NoSessionError,
   SessionExpiredError,
-  type TokenClient,
   type TokenClientOptions,
   TokenEndpointError,
   TokenEndpointUnavailableError,
 } from 'freshtoken'
 import type { MockFault } from 'freshtoken/testing'
 import { HttpResponse, http } from 'msw'
-import { afterEach, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
+import { useClients } from '../mocks/harness.js'
 import { API_ORIGIN, APP_ORIGIN, CLIENT_ID, useMockEnvironment } from '../mocks/setup.js'
+import { settle } from '../mocks/time.js'
 
 // An hour-long access token: no proactive renewal fires while fake time is advanced.
 const { mock, server } = useMockEnvironment({ accessTokenLifetime: 3_600_000 })
 
-const clients: TokenClient[] = []
-afterEach(() => {
-  for (const client of clients.splice(0)) client.dispose()
-  vi.useRealTimers()
-})
+const clients = useClients(
+  { clientId: CLIENT_ID, tokenEndpoint: mock.endpoints.token, apiOrigins: [API_ORIGIN] },
+  { fakeTimers: 'in-test' },
+)
 
 /** A client for the mock, with its `error` and `expired` events recorded. */
 function createClient(options: Partial<TokenClientOptions> = {}) {
-  const auth = createTokenClient({
-    clientId: CLIENT_ID,
-    tokenEndpoint: mock.endpoints.token,
-    apiOrigins: [API_ORIGIN],
-    ...options,
-  })
-  clients.push(auth)
+  const auth = clients.create(options)
   const events = { error: [] as AuthError[], expired: [] as SessionExpiredError[] }
   auth.on('error', (error) => events.error.push(error))
   auth.on('expired', (error) => events.expired.push(error))
   return { auth, events }
-}
-
-/**
- * Settles `promise` while stepping fake time 100 ms at a time (at most a minute), letting real I/O
- * progress between steps, so retries and backoffs run without overshooting the renewal pause.
- */
-async function settle<T>(promise: Promise<T>): Promise<PromiseSettledResult<T>> {
-  let result: PromiseSettledResult<T> | undefined
-  promise.then(
-    (value) => {
-      result = { status: 'fulfilled', value }
-    },
-    (reason: unknown) => {
-      result = { status: 'rejected', reason }
-    },
-  )
-  for (let step = 0; step < 600 && result === undefined; step++) {
-    await nextMacrotask()
-    await vi.advanceTimersByTimeAsync(100)
-  }
-  if (result === undefined) throw new Error('the promise did not settle within a minute')
-  return result
 }
 
 /** The rejection reason of `promise`, failing the test if it fulfils. */

@@ -3,67 +3,22 @@
  * (RFC 6749 §5.1), the JWT `exp − iat` fallback counted from local receipt (never the server's
  * clock), and no expiry at all for an opaque token without `expires_in`.
  */
-import {
-  createTokenClient,
-  type TokenClient,
-  type TokenClientOptions,
-  type TokenSet,
-} from 'freshtoken'
-import {
-  createMockTokenServer,
-  type MockTokenServer,
-  type MockTokenServerOptions,
-} from 'freshtoken/testing'
+import type { TokenSet } from 'freshtoken'
 import { jwtDecode } from 'jwt-decode'
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { API_ORIGIN, APP_ORIGIN, CLIENT_ID, ISSUER, useMockEnvironment } from '../mocks/setup.js'
+import { describe, expect, it, vi } from 'vitest'
+import { useClients } from '../mocks/harness.js'
+import { API_ORIGIN, CLIENT_ID, ISSUER, useMockEnvironment } from '../mocks/setup.js'
+import { advanceTo, T0 } from '../mocks/time.js'
 
-const { mock, server } = useMockEnvironment()
+const { mock, serve } = useMockEnvironment()
 
-/** Fake "now" at the start of every test. */
-const T0 = Date.UTC(2030, 0, 1)
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
 
-const clients: TokenClient[] = []
-
-function createClient(options: Partial<TokenClientOptions> = {}): TokenClient {
-  const auth = createTokenClient({
-    clientId: CLIENT_ID,
-    tokenEndpoint: `${ISSUER}/oauth/token`,
-    apiOrigins: [API_ORIGIN],
-    ...options,
-  })
-  clients.push(auth)
-  return auth
-}
-
-/** A mock with other options than the file's default, served in front of it for this test. */
-function serve(options: MockTokenServerOptions): MockTokenServer {
-  const custom = createMockTokenServer({
-    issuer: ISSUER,
-    clientId: CLIENT_ID,
-    apiOrigin: API_ORIGIN,
-    allowedOrigins: [APP_ORIGIN],
-    ...options,
-  })
-  server.use(...custom.handlers)
-  return custom
-}
-
-/** Advances fake time to `T0 + ms`. */
-async function advanceTo(ms: number): Promise<void> {
-  await vi.advanceTimersByTimeAsync(T0 + ms - Date.now())
-}
-
-beforeEach(() => {
-  vi.useFakeTimers({ now: T0 })
-})
-
-afterEach(() => {
-  for (const auth of clients.splice(0)) auth.dispose()
-  vi.useRealTimers()
-})
+const { create: createClient } = useClients(
+  { clientId: CLIENT_ID, tokenEndpoint: `${ISSUER}/oauth/token`, apiOrigins: [API_ORIGIN] },
+  { fakeTimers: T0 },
+)
 
 describe('expires_in', () => {
   it('sets expiresAt to the local time the tokens were set plus expires_in', () => {

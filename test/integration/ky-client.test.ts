@@ -3,76 +3,24 @@
  * once on a 401 with the same body, leaves API errors as ky's own `HTTPError`, keeps all of that
  * through `.extend()`, and ky's own retries never turn a 401 into extra token calls.
  */
-import { setImmediate as nextMacrotask } from 'node:timers/promises'
-import { createTokenClient, isAuthError, type TokenClient } from 'freshtoken'
+import { isAuthError } from 'freshtoken'
 import { HTTPError } from 'ky'
-import { http } from 'msw'
-import { afterEach, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
+import { useClients } from '../mocks/harness.js'
+import { attemptRecorder } from '../mocks/requests.js'
 import { API_ORIGIN, CLIENT_ID, useMockEnvironment } from '../mocks/setup.js'
+import { settle } from '../mocks/time.js'
 
 // An hour-long access token: no proactive renewal fires while fake time is advanced.
 const { mock, server } = useMockEnvironment({ accessTokenLifetime: 3_600_000 })
 
-const clients: TokenClient[] = []
-afterEach(() => {
-  for (const client of clients.splice(0)) client.dispose()
-  vi.useRealTimers()
-})
-
-function createClient(): TokenClient {
-  const client = createTokenClient({
-    clientId: CLIENT_ID,
-    tokenEndpoint: mock.endpoints.token,
-    apiOrigins: [API_ORIGIN],
-  })
-  clients.push(client)
-  return client
-}
-
-/** What one attempt carried to the API. */
-interface Attempt {
-  readonly authorization: string | null
-  readonly contentType: string | null
-  readonly body: string
-}
+const { create: createClient } = useClients(
+  { clientId: CLIENT_ID, tokenEndpoint: mock.endpoints.token, apiOrigins: [API_ORIGIN] },
+  { fakeTimers: 'in-test' },
+)
 
 /** Records every non-preflight request to `path` on the API, then lets the mock answer it. */
-function recordAttempts(path: string): Attempt[] {
-  const attempts: Attempt[] = []
-  server.use(
-    http.all(`${API_ORIGIN}${path}`, async ({ request }) => {
-      if (request.method === 'OPTIONS') return
-      attempts.push({
-        authorization: request.headers.get('Authorization'),
-        contentType: request.headers.get('Content-Type'),
-        body: await request.clone().text(),
-      })
-    }),
-  )
-  return attempts
-}
-
-/**
- * Settles `promise` while stepping fake time 100 ms at a time (at most a minute), letting real I/O
- * progress between steps, so ky's retry delays run without real waiting.
- */
-async function settle<T>(promise: Promise<T>): Promise<PromiseSettledResult<T>> {
-  let result: PromiseSettledResult<T> | undefined
-  promise.then(
-    (value) => {
-      result = { status: 'fulfilled', value }
-    },
-    (reason: unknown) => {
-      result = { status: 'rejected', reason }
-    },
-  )
-  for (let step = 0; step < 600 && result === undefined; step++) {
-    await nextMacrotask()
-    await vi.advanceTimersByTimeAsync(100)
-  }
-  if (result === undefined) throw new Error('the promise did not settle within a minute')
-  return result
-}
+const recordAttempts = attemptRecorder(server, ['authorization', 'contentType', 'body'])
 
 it('attaches the access token to auth.ky requests', async () => {
   const auth = createClient()

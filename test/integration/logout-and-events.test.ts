@@ -9,33 +9,32 @@ import {
   SessionExpiredError,
   type TokenClient,
   type TokenClientEvents,
-  type TokenClientOptions,
   TokenEndpointUnavailableError,
 } from 'freshtoken'
 import type { MockFault } from 'freshtoken/testing'
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
+import { useClients } from '../mocks/harness.js'
+import { recordRequestBodies } from '../mocks/requests.js'
 import { API_ORIGIN, CLIENT_ID, ISSUER, useMockEnvironment } from '../mocks/setup.js'
+import { stepUntilSettled, T0 } from '../mocks/time.js'
 
 const { mock, server } = useMockEnvironment()
 
-/** Fake "now" at the start of every test. */
-const T0 = Date.UTC(2030, 0, 1)
 const REVOCATION_ENDPOINT = `${ISSUER}/oauth/revoke`
 
-const clients: TokenClient[] = []
-const cleanups: (() => void)[] = []
-
-function createClient(options: Partial<TokenClientOptions> = {}): TokenClient {
-  const auth = createTokenClient({
+const {
+  create: createClient,
+  track,
+  onCleanup,
+} = useClients(
+  {
     clientId: CLIENT_ID,
     tokenEndpoint: `${ISSUER}/oauth/token`,
     revocationEndpoint: REVOCATION_ENDPOINT,
     apiOrigins: [API_ORIGIN],
-    ...options,
-  })
-  clients.push(auth)
-  return auth
-}
+  },
+  { fakeTimers: T0, teardown: () => vi.unstubAllGlobals() },
+)
 
 /** Collects every payload of `event`. */
 function collect<E extends keyof TokenClientEvents>(
@@ -48,21 +47,7 @@ function collect<E extends keyof TokenClientEvents>(
 }
 
 /** Advances fake time in 10 ms steps until `promise` settles (at most `limit` ms). */
-async function advanceUntil<T>(promise: Promise<T>, limit = 120_000): Promise<T> {
-  let settled = false
-  promise.then(
-    () => {
-      settled = true
-    },
-    () => {
-      settled = true
-    },
-  )
-  for (let waited = 0; !settled && waited < limit; waited += 10) {
-    await vi.advanceTimersByTimeAsync(10)
-  }
-  return promise
-}
+const advanceUntil = stepUntilSettled(10, 120_000)
 
 /** A revocation request as msw received it. */
 interface SeenRevocation {
@@ -73,39 +58,18 @@ interface SeenRevocation {
 
 /** Records every non-preflight request to the revocation endpoint; the result reads them, bodies included. */
 function recordRevocations(): () => Promise<SeenRevocation[]> {
-  const seen: SeenRevocation[] = []
-  const pending: Promise<void>[] = []
-  const listener = ({ request }: { request: Request }) => {
-    if (request.method === 'OPTIONS' || request.url !== REVOCATION_ENDPOINT) return
-    const { method } = request
-    const contentType = request.headers.get('content-type')
-    pending.push(
-      request
-        .clone()
-        .text()
-        .then((body) => {
-          seen.push({ method, contentType, form: Object.fromEntries(new URLSearchParams(body)) })
-        }),
-    )
-  }
-  server.events.on('request:start', listener)
-  cleanups.push(() => server.events.removeListener('request:start', listener))
-  return async () => {
-    await Promise.all(pending)
-    return seen
-  }
+  const recorder = recordRequestBodies(
+    server,
+    (request) => request.url === REVOCATION_ENDPOINT,
+    (request, body): SeenRevocation => ({
+      method: request.method,
+      contentType: request.headers.get('content-type'),
+      form: Object.fromEntries(new URLSearchParams(body)),
+    }),
+  )
+  onCleanup(recorder.stop)
+  return recorder.read
 }
-
-beforeEach(() => {
-  vi.useFakeTimers({ now: T0 })
-})
-
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0)) cleanup()
-  for (const auth of clients.splice(0)) auth.dispose()
-  vi.unstubAllGlobals()
-  vi.useRealTimers()
-})
 
 describe('logout()', () => {
   it('revokes the refresh token with an RFC 7009 request, forgets the session and fires logout once', async () => {
@@ -159,12 +123,13 @@ describe('logout()', () => {
   })
 
   it('only forgets the session locally when no revocation endpoint is known', async () => {
-    const auth = createTokenClient({
-      clientId: CLIENT_ID,
-      tokenEndpoint: `${ISSUER}/oauth/token`,
-      apiOrigins: [API_ORIGIN],
-    })
-    clients.push(auth)
+    const auth = track(
+      createTokenClient({
+        clientId: CLIENT_ID,
+        tokenEndpoint: `${ISSUER}/oauth/token`,
+        apiOrigins: [API_ORIGIN],
+      }),
+    )
     const login = mock.issueTokens()
     auth.setTokens(login)
     const logouts = collect(auth, 'logout')

@@ -3,100 +3,26 @@
  * most min(1 s, lifetime / 20)), clamped timers for long-lived tokens, re-checks when the page
  * wakes up, the check on every call, and `dispose()`.
  */
-import {
-  createTokenClient,
-  type TokenClient,
-  type TokenClientEvents,
-  type TokenClientOptions,
-} from 'freshtoken'
-import {
-  createMockTokenServer,
-  type MockTokenServer,
-  type MockTokenServerOptions,
-} from 'freshtoken/testing'
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { API_ORIGIN, APP_ORIGIN, CLIENT_ID, ISSUER, useMockEnvironment } from '../mocks/setup.js'
+import { describe, expect, it, vi } from 'vitest'
+import { nextEvent, useClients } from '../mocks/harness.js'
+import { API_ORIGIN, CLIENT_ID, ISSUER, useMockEnvironment } from '../mocks/setup.js'
+import { advanceTo, stepUntilSettled, T0 } from '../mocks/time.js'
 
-const { mock, server } = useMockEnvironment()
+const { mock, serve } = useMockEnvironment()
 
-/** Fake "now" at the start of every test. */
-const T0 = Date.UTC(2030, 0, 1)
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
 const YEAR = 365 * DAY
 /** The longest delay a browser's setTimeout honours; longer ones fire at once. */
 const MAX_TIMER = 2 ** 31 - 1
 
-const clients: TokenClient[] = []
-
-function createClient(options: Partial<TokenClientOptions> = {}): TokenClient {
-  const auth = createTokenClient({
-    clientId: CLIENT_ID,
-    tokenEndpoint: `${ISSUER}/oauth/token`,
-    apiOrigins: [API_ORIGIN],
-    ...options,
-  })
-  clients.push(auth)
-  return auth
-}
-
-/** A mock with other options than the file's default, served in front of it for this test. */
-function serve(options: MockTokenServerOptions): MockTokenServer {
-  const custom = createMockTokenServer({
-    issuer: ISSUER,
-    clientId: CLIENT_ID,
-    apiOrigin: API_ORIGIN,
-    allowedOrigins: [APP_ORIGIN],
-    ...options,
-  })
-  server.use(...custom.handlers)
-  return custom
-}
-
-/** Advances fake time to `T0 + ms`. */
-async function advanceTo(ms: number): Promise<void> {
-  await vi.advanceTimersByTimeAsync(T0 + ms - Date.now())
-}
-
-/** Resolves with the payload of the next `event`. */
-function nextEvent<E extends keyof TokenClientEvents>(
-  auth: TokenClient,
-  event: E,
-): Promise<TokenClientEvents[E]> {
-  return new Promise((resolve) => {
-    const off = auth.on(event, (payload) => {
-      off()
-      resolve(payload)
-    })
-  })
-}
+const { create: createClient } = useClients(
+  { clientId: CLIENT_ID, tokenEndpoint: `${ISSUER}/oauth/token`, apiOrigins: [API_ORIGIN] },
+  { fakeTimers: T0, teardown: () => vi.restoreAllMocks() },
+)
 
 /** Advances fake time in 100 ms steps until `promise` settles (at most `limit` ms). */
-async function advanceUntil<T>(promise: Promise<T>, limit = 60_000): Promise<T> {
-  let settled = false
-  promise.then(
-    () => {
-      settled = true
-    },
-    () => {
-      settled = true
-    },
-  )
-  for (let waited = 0; !settled && waited < limit; waited += 100) {
-    await vi.advanceTimersByTimeAsync(100)
-  }
-  return promise
-}
-
-beforeEach(() => {
-  vi.useFakeTimers({ now: T0 })
-})
-
-afterEach(() => {
-  for (const auth of clients.splice(0)) auth.dispose()
-  vi.restoreAllMocks()
-  vi.useRealTimers()
-})
+const advanceUntil = stepUntilSettled(100)
 
 describe('when the timer renews', () => {
   it('renews a 60 s token 30 s before expiry, at most 1 s earlier', async () => {

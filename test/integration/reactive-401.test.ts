@@ -4,60 +4,24 @@
  * still believes valid, which is exactly what a revoked or clock-skewed token looks like.
  */
 import { setImmediate as nextMacrotask } from 'node:timers/promises'
-import {
-  createTokenClient,
-  SessionExpiredError,
-  type TokenClient,
-  TokenEndpointUnavailableError,
-} from 'freshtoken'
+import { SessionExpiredError, TokenEndpointUnavailableError } from 'freshtoken'
 import { createMockTokenServer, type MockFault } from 'freshtoken/testing'
 import { HttpResponse, http } from 'msw'
-import { afterEach, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
+import { useClients } from '../mocks/harness.js'
+import { attemptRecorder } from '../mocks/requests.js'
 import { API_ORIGIN, APP_ORIGIN, CLIENT_ID, ISSUER, useMockEnvironment } from '../mocks/setup.js'
 
 // An hour-long access token: no proactive renewal fires while fake time is advanced.
 const { mock, server } = useMockEnvironment({ accessTokenLifetime: 3_600_000 })
 
-const clients: TokenClient[] = []
-afterEach(() => {
-  for (const client of clients.splice(0)) client.dispose()
-  vi.useRealTimers()
-})
-
-function createClient(): TokenClient {
-  const client = createTokenClient({
-    clientId: CLIENT_ID,
-    tokenEndpoint: mock.endpoints.token,
-    apiOrigins: [API_ORIGIN],
-  })
-  clients.push(client)
-  return client
-}
-
-/** What one attempt carried to the API. */
-interface Attempt {
-  readonly method: string
-  readonly authorization: string | null
-  readonly contentType: string | null
-  readonly body: string
-}
+const { create: createClient } = useClients(
+  { clientId: CLIENT_ID, tokenEndpoint: mock.endpoints.token, apiOrigins: [API_ORIGIN] },
+  { fakeTimers: 'in-test' },
+)
 
 /** Records every non-preflight request to `path` on the API, then lets the mock answer it. */
-function recordAttempts(path: string): Attempt[] {
-  const attempts: Attempt[] = []
-  server.use(
-    http.all(`${API_ORIGIN}${path}`, async ({ request }) => {
-      if (request.method === 'OPTIONS') return
-      attempts.push({
-        method: request.method,
-        authorization: request.headers.get('Authorization'),
-        contentType: request.headers.get('Content-Type'),
-        body: await request.clone().text(),
-      })
-    }),
-  )
-  return attempts
-}
+const recordAttempts = attemptRecorder(server)
 
 /**
  * Lets real I/O (happy-dom's fetch through msw) make progress while fake time stands still,

@@ -2,53 +2,22 @@
  * The refresh request on the wire (RFC 6749 §6), its retry policy for transient failures (5xx, 429
  * with Retry-After, network errors), the pause between failed renewals, and refresh token rotation.
  */
-import {
-  createTokenClient,
-  type TokenClient,
-  type TokenClientEvents,
-  type TokenClientOptions,
-  type TokenSet,
-} from 'freshtoken'
-import {
-  createMockTokenServer,
-  type MockTokenServer,
-  type MockTokenServerOptions,
-} from 'freshtoken/testing'
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { API_ORIGIN, APP_ORIGIN, CLIENT_ID, ISSUER, useMockEnvironment } from '../mocks/setup.js'
+import type { TokenClient, TokenClientEvents, TokenSet } from 'freshtoken'
+import { describe, expect, it, vi } from 'vitest'
+import { useClients } from '../mocks/harness.js'
+import { recordRequestBodies } from '../mocks/requests.js'
+import { API_ORIGIN, CLIENT_ID, ISSUER, useMockEnvironment } from '../mocks/setup.js'
+import { advanceToInstant, stepUntilSettled, T0 } from '../mocks/time.js'
 
-const { mock, server } = useMockEnvironment()
+const { mock, server, serve } = useMockEnvironment()
 
-/** Fake "now" at the start of every test. */
-const T0 = Date.UTC(2030, 0, 1)
 const TOKEN_ENDPOINT = `${ISSUER}/oauth/token`
 const HOUR = 3_600_000
 
-const clients: TokenClient[] = []
-
-function createClient(options: Partial<TokenClientOptions> = {}): TokenClient {
-  const auth = createTokenClient({
-    clientId: CLIENT_ID,
-    tokenEndpoint: TOKEN_ENDPOINT,
-    apiOrigins: [API_ORIGIN],
-    ...options,
-  })
-  clients.push(auth)
-  return auth
-}
-
-/** A mock with other options than the file's default, served in front of it for this test. */
-function serve(options: MockTokenServerOptions): MockTokenServer {
-  const custom = createMockTokenServer({
-    issuer: ISSUER,
-    clientId: CLIENT_ID,
-    apiOrigin: API_ORIGIN,
-    allowedOrigins: [APP_ORIGIN],
-    ...options,
-  })
-  server.use(...custom.handlers)
-  return custom
-}
+const { create: createClient, onCleanup } = useClients(
+  { clientId: CLIENT_ID, tokenEndpoint: TOKEN_ENDPOINT, apiOrigins: [API_ORIGIN] },
+  { fakeTimers: T0 },
+)
 
 /** Collects the events `event` fires, with the fake time each fired at. */
 function collect<E extends keyof TokenClientEvents>(
@@ -60,27 +29,8 @@ function collect<E extends keyof TokenClientEvents>(
   return seen
 }
 
-/** Advances fake time in `step` ms steps until `promise` settles (at most `limit` ms). */
-async function advanceUntil<T>(promise: Promise<T>, limit = 60_000, step = 10): Promise<T> {
-  let settled = false
-  promise.then(
-    () => {
-      settled = true
-    },
-    () => {
-      settled = true
-    },
-  )
-  for (let waited = 0; !settled && waited < limit; waited += step) {
-    await vi.advanceTimersByTimeAsync(step)
-  }
-  return promise
-}
-
-/** Advances fake time to the epoch-ms instant `at`. */
-async function advanceToInstant(at: number): Promise<void> {
-  await vi.advanceTimersByTimeAsync(at - Date.now())
-}
+/** Advances fake time in 10 ms steps until `promise` settles (at most `limit` ms). */
+const advanceUntil = stepUntilSettled(10)
 
 /** A token endpoint request as msw received it. */
 interface SeenRequest {
@@ -93,42 +43,20 @@ interface SeenRequest {
 
 /** Records every non-preflight request to the token endpoint; the result reads them, bodies included. */
 function recordTokenRequests(): () => Promise<SeenRequest[]> {
-  const seen: SeenRequest[] = []
-  const pending: Promise<void>[] = []
-  const listener = ({ request }: { request: Request }) => {
-    if (request.method === 'OPTIONS' || !request.url.startsWith(TOKEN_ENDPOINT)) return
-    const copy = request.clone()
-    pending.push(
-      copy.text().then((body) => {
-        seen.push({
-          method: request.method,
-          contentType: request.headers.get('content-type'),
-          accept: request.headers.get('accept'),
-          authorization: request.headers.get('authorization'),
-          form: Object.fromEntries(new URLSearchParams(body)),
-        })
-      }),
-    )
-  }
-  server.events.on('request:start', listener)
-  cleanups.push(() => server.events.removeListener('request:start', listener))
-  return async () => {
-    await Promise.all(pending)
-    return seen
-  }
+  const recorder = recordRequestBodies(
+    server,
+    (request) => request.url.startsWith(TOKEN_ENDPOINT),
+    (request, body): SeenRequest => ({
+      method: request.method,
+      contentType: request.headers.get('content-type'),
+      accept: request.headers.get('accept'),
+      authorization: request.headers.get('authorization'),
+      form: Object.fromEntries(new URLSearchParams(body)),
+    }),
+  )
+  onCleanup(recorder.stop)
+  return recorder.read
 }
-
-const cleanups: (() => void)[] = []
-
-beforeEach(() => {
-  vi.useFakeTimers({ now: T0 })
-})
-
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0)) cleanup()
-  for (const auth of clients.splice(0)) auth.dispose()
-  vi.useRealTimers()
-})
 
 describe('the request (RFC 6749 §6)', () => {
   it('POSTs grant_type, refresh_token and client_id as a form, and nothing else', async () => {

@@ -3,27 +3,19 @@
  * the page's own origin), never one that already carries `Authorization`, and never in a URL.
  * What arrived is observed on the wire through msw handlers and the mock's request log.
  */
-import { createTokenClient, type TokenClient, type TokenClientOptions } from 'freshtoken'
+import type { TokenClientOptions } from 'freshtoken'
 import { HttpResponse, http } from 'msw'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { useClients } from '../mocks/harness.js'
 import { API_ORIGIN, APP_ORIGIN, CLIENT_ID, useMockEnvironment } from '../mocks/setup.js'
 
 const { mock, server } = useMockEnvironment()
 
-const clients: TokenClient[] = []
-afterEach(() => {
-  for (const client of clients.splice(0)) client.dispose()
-})
+const clients = useClients({ clientId: CLIENT_ID, tokenEndpoint: mock.endpoints.token })
 
 /** A client for the mock; `apiOrigins` is the mock API unless overridden (or set to undefined). */
 function createClient(options: Partial<TokenClientOptions> = { apiOrigins: [API_ORIGIN] }) {
-  const client = createTokenClient({
-    clientId: CLIENT_ID,
-    tokenEndpoint: mock.endpoints.token,
-    ...options,
-  })
-  clients.push(client)
-  return client
+  return clients.create(options)
 }
 
 /** A request as it reached the network. */

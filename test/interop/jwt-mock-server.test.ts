@@ -3,41 +3,18 @@
  * The SDK, through its public API, against `oauth2-mock-server` (signed JWT access tokens, OpenID
  * discovery) on 127.0.0.1, in Node's runtime (native fetch, no CORS): the SDK outside a browser.
  */
-import {
-  createTokenClient,
-  isAuthError,
-  SessionExpiredError,
-  type TokenClient,
-  type TokenClientOptions,
-} from 'freshtoken'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { postForm } from '../servers/http-utils.js'
+import { createTokenClient, isAuthError, SessionExpiredError } from 'freshtoken'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { type JWTMockServer, startJWTMockServer } from '../servers/jwt-mock-server.js'
+import { jwtClaims, postRefreshGrant, useFixtureClients } from './helpers.js'
 
 let server: JWTMockServer
-const clients: TokenClient[] = []
-
-function createClient(options: Partial<TokenClientOptions> = {}): TokenClient {
-  const auth = createTokenClient({
-    clientId: 'spa',
-    tokenEndpoint: server.tokenEndpoint,
-    revocationEndpoint: server.revocationEndpoint,
-    apiOrigins: [server.url],
-    ...options,
-  })
-  clients.push(auth)
-  return auth
-}
-
-async function signedInClient(options: Partial<TokenClientOptions> = {}) {
-  const auth = createClient(options)
-  auth.setTokens(await server.login())
-  return auth
-}
-
-function jwtClaims(token: string): { iat: number; exp: number; sub: string } {
-  return JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'))
-}
+const { signedInClient, track } = useFixtureClients(() => server, {
+  beforeDispose: () => {
+    server.setAccessTokenLifetime(3600)
+    server.setOmitExpiresIn(false)
+  },
+})
 
 beforeAll(async () => {
   server = await startJWTMockServer()
@@ -51,20 +28,15 @@ beforeEach(() => {
   server.resetCounters()
 })
 
-afterEach(() => {
-  server.setAccessTokenLifetime(3600)
-  server.setOmitExpiresIn(false)
-  for (const auth of clients.splice(0)) auth.dispose()
-})
-
 describe('against oauth2-mock-server', () => {
   it('discovers the endpoints from OpenID metadata after the RFC 8414 location misses', async () => {
-    const discovered = createTokenClient({
-      clientId: 'spa',
-      issuer: server.issuer,
-      apiOrigins: [server.url],
-    })
-    clients.push(discovered)
+    const discovered = track(
+      createTokenClient({
+        clientId: 'spa',
+        issuer: server.issuer,
+        apiOrigins: [server.url],
+      }),
+    )
     discovered.setTokens(await server.login())
 
     const renewed = await discovered.refresh()
@@ -107,11 +79,7 @@ describe('against oauth2-mock-server', () => {
     expect(auth.tokens?.scope).toBe('openid api')
 
     // The first token is now worthless at the server, and presenting it ends the family.
-    const reuse = await postForm(server.tokenEndpoint, {
-      grant_type: 'refresh_token',
-      refresh_token: first,
-      client_id: 'spa',
-    })
+    const reuse = await postRefreshGrant(server.tokenEndpoint, first)
     expect(JSON.parse(reuse.body)).toMatchObject({ error: 'invalid_grant' })
     expect(server.counters.reuseDetections).toBe(1)
   })
@@ -165,12 +133,13 @@ describe('against oauth2-mock-server', () => {
       omitExpiresIn: true,
     })
     try {
-      const auth = createTokenClient({
-        clientId: 'spa',
-        tokenEndpoint: skewed.tokenEndpoint,
-        apiOrigins: [skewed.url],
-      })
-      clients.push(auth)
+      const auth = track(
+        createTokenClient({
+          clientId: 'spa',
+          tokenEndpoint: skewed.tokenEndpoint,
+          apiOrigins: [skewed.url],
+        }),
+      )
       const response = await skewed.login()
       expect(response).not.toHaveProperty('expires_in')
       expect(jwtClaims(response.access_token).exp * 1000).toBeLessThan(Date.now())

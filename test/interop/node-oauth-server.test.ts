@@ -8,48 +8,21 @@
  * cross-origin, so happy-dom preflights it and enforces the server's CORS answers, as a browser
  * would. (An https page could not call the http server at all: happy-dom blocks mixed content.)
  */
-import {
-  createTokenClient,
-  isAuthError,
-  SessionExpiredError,
-  type TokenClient,
-  type TokenClientOptions,
-} from 'freshtoken'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { postForm } from '../servers/http-utils.js'
+import { createTokenClient, isAuthError, SessionExpiredError } from 'freshtoken'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { type NodeOAuthServer, startNodeOAuthServer } from '../servers/node-oauth-server.js'
-import { nextEvent } from './helpers.js'
+import { nextEvent, postRefreshGrant, useFixtureClients } from './helpers.js'
 
 const PAGE_ORIGIN = 'http://localhost:5173'
 
 let server: NodeOAuthServer
-const clients: TokenClient[] = []
-
-function createClient(options: Partial<TokenClientOptions> = {}): TokenClient {
-  const auth = createTokenClient({
-    clientId: 'spa',
-    tokenEndpoint: server.tokenEndpoint,
-    revocationEndpoint: server.revocationEndpoint,
-    apiOrigins: [server.url],
-    ...options,
-  })
-  clients.push(auth)
-  return auth
-}
-
-async function signedInClient(options: Partial<TokenClientOptions> = {}) {
-  const auth = createClient(options)
-  auth.setTokens(await server.login())
-  return auth
-}
+const { createClient, signedInClient, track } = useFixtureClients(() => server, {
+  afterDispose: () => sessionStorage.clear(),
+})
 
 /** Presents a refresh token outside the SDK, as an attacker holding a stolen copy would. */
 async function presentRefreshToken(refreshToken: string) {
-  const response = await postForm(server.tokenEndpoint, {
-    grant_type: 'refresh_token',
-    refresh_token: refreshToken,
-    client_id: 'spa',
-  })
+  const response = await postRefreshGrant(server.tokenEndpoint, refreshToken)
   return { status: response.status, body: JSON.parse(response.body) as { error?: string } }
 }
 
@@ -65,11 +38,6 @@ beforeEach(() => {
   server.resetCounters()
 })
 
-afterEach(() => {
-  for (const auth of clients.splice(0)) auth.dispose()
-  sessionStorage.clear()
-})
-
 describe('against @node-oauth/oauth2-server from a cross-origin page', () => {
   it('reaches the server through CORS preflights that the server answers for the page origin', async () => {
     const auth = await signedInClient()
@@ -82,12 +50,13 @@ describe('against @node-oauth/oauth2-server from a cross-origin page', () => {
   it('cannot read a server that does not allow the page origin, as in a browser', async () => {
     const closed = await startNodeOAuthServer({ allowedOrigins: ['http://other.example'] })
     try {
-      const auth = createTokenClient({
-        clientId: 'spa',
-        tokenEndpoint: closed.tokenEndpoint,
-        apiOrigins: [closed.url],
-      })
-      clients.push(auth)
+      const auth = track(
+        createTokenClient({
+          clientId: 'spa',
+          tokenEndpoint: closed.tokenEndpoint,
+          apiOrigins: [closed.url],
+        }),
+      )
       auth.setTokens(await closed.login())
       await expect(auth.fetch(`${closed.apiUrl}/me`)).rejects.toThrow(/Cross-Origin/)
       expect(closed.counters.apiRequests).toBe(0)
@@ -332,12 +301,13 @@ describe('RFC 8414 discovery against @node-oauth/oauth2-server', () => {
   })
 
   it('finds the token and revocation endpoints of an issuer with a path', async () => {
-    const auth = createTokenClient({
-      clientId: 'spa',
-      issuer: tenant.issuer,
-      apiOrigins: [tenant.url],
-    })
-    clients.push(auth)
+    const auth = track(
+      createTokenClient({
+        clientId: 'spa',
+        issuer: tenant.issuer,
+        apiOrigins: [tenant.url],
+      }),
+    )
     const tokens = await tenant.login()
     auth.setTokens(tokens)
 
@@ -358,12 +328,13 @@ describe('RFC 8414 discovery against @node-oauth/oauth2-server', () => {
       metadataOverrides: { issuer: 'http://127.0.0.1:1' },
     })
     try {
-      const auth = createTokenClient({
-        clientId: 'spa',
-        issuer: mixedUp.issuer,
-        apiOrigins: [mixedUp.url],
-      })
-      clients.push(auth)
+      const auth = track(
+        createTokenClient({
+          clientId: 'spa',
+          issuer: mixedUp.issuer,
+          apiOrigins: [mixedUp.url],
+        }),
+      )
       auth.setTokens(await mixedUp.login())
       const error = await auth.refresh().catch((caught: unknown) => caught)
       expect(isAuthError(error) && error.code).toBe('discovery_failed')

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type JWTMockServer, startJWTMockServer } from '../servers/jwt-mock-server.js'
 import { type NodeOAuthServer, startNodeOAuthServer } from '../servers/node-oauth-server.js'
+import { jwtClaims } from './helpers.js'
 
 const APP_ORIGIN = 'http://localhost:5173'
 
@@ -28,12 +29,12 @@ function refreshGrant(url: string, refreshToken: string, clientId = 'spa') {
   })
 }
 
-function bearer(token: string): HeadersInit {
-  return { Authorization: `Bearer ${token}` }
+function revokeRefreshToken(url: string, refreshToken: string) {
+  return postForm(url, { token: refreshToken, token_type_hint: 'refresh_token', client_id: 'spa' })
 }
 
-function jwtClaims(token: string): Record<string, unknown> {
-  return JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'))
+function bearer(token: string): HeadersInit {
+  return { Authorization: `Bearer ${token}` }
 }
 
 describe('node-oauth-server fixture', () => {
@@ -212,11 +213,7 @@ describe('node-oauth-server fixture', () => {
 
   it('revokes a refresh token and its family at the RFC 7009 endpoint', async () => {
     const tokens = await server.login()
-    const revoke = await postForm(server.revocationEndpoint, {
-      token: tokens.refresh_token ?? '',
-      token_type_hint: 'refresh_token',
-      client_id: 'spa',
-    })
+    const revoke = await revokeRefreshToken(server.revocationEndpoint, tokens.refresh_token ?? '')
     expect(revoke.status).toBe(200)
     expect(server.refreshTokenState(tokens.refresh_token ?? '')).toBe('revoked')
     const api = await fetch(`${server.apiUrl}/me`, { headers: bearer(tokens.access_token) })
@@ -362,11 +359,7 @@ describe('oauth2-mock-server fixture', () => {
 
   it('revokes a refresh token at /revoke so that it no longer refreshes', async () => {
     const tokens = await server.login()
-    const revoke = await postForm(server.revocationEndpoint, {
-      token: tokens.refresh_token ?? '',
-      token_type_hint: 'refresh_token',
-      client_id: 'spa',
-    })
+    const revoke = await revokeRefreshToken(server.revocationEndpoint, tokens.refresh_token ?? '')
     expect(revoke.status).toBe(200)
     const refresh = await refreshGrant(server.tokenEndpoint, tokens.refresh_token ?? '')
     expect(await refresh.json()).toMatchObject({ error: 'invalid_grant' })

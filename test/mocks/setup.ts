@@ -27,6 +27,12 @@ export interface MockEnvironment {
   reset(): void
   /** Stops intercepting. */
   stop(): void
+  /**
+   * Serves another mock, built like {@link MockEnvironment.mock} but with `options` on top, in
+   * front of it (`server.use()`, so until the next {@link MockEnvironment.reset}): a mock with other
+   * options than the file's default, for one test.
+   */
+  serve(options: MockTokenServerOptions): MockTokenServer
 }
 
 /**
@@ -38,13 +44,16 @@ export interface MockEnvironment {
  * @returns the environment
  */
 export function createMockEnvironment(options: MockTokenServerOptions = {}): MockEnvironment {
-  const mock = createMockTokenServer({
-    issuer: ISSUER,
-    clientId: CLIENT_ID,
-    apiOrigin: API_ORIGIN,
-    allowedOrigins: [APP_ORIGIN],
-    ...options,
-  })
+  const create = (overrides: MockTokenServerOptions = {}) =>
+    createMockTokenServer({
+      issuer: ISSUER,
+      clientId: CLIENT_ID,
+      apiOrigin: API_ORIGIN,
+      allowedOrigins: [APP_ORIGIN],
+      ...options,
+      ...overrides,
+    })
+  const mock = create()
   const server = setupServer(...mock.handlers)
   return {
     mock,
@@ -59,6 +68,11 @@ export function createMockEnvironment(options: MockTokenServerOptions = {}): Moc
     },
     stop() {
       server.close()
+    },
+    serve(overrides) {
+      const custom = create(overrides)
+      server.use(...custom.handlers)
+      return custom
     },
   }
 }

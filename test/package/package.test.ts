@@ -5,30 +5,11 @@
  * `node` process, and type-checks a consumer against the packed declarations.
  */
 import { execFileSync } from 'node:child_process'
-import {
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-
-const root = fileURLToPath(new URL('../..', import.meta.url))
-const ENTRIES = ['dist/index.js', 'dist/index.d.ts', 'dist/testing.js', 'dist/testing.d.ts']
-const BUILD_INPUTS = [
-  'src',
-  'package.json',
-  'tsconfig.json',
-  'tsconfig.build.json',
-  'rollup.config.mjs',
-]
+import { distIsFresh, ENTRIES, root } from '../../bench/dist-freshness.mjs'
 
 interface PackResult {
   filename: string
@@ -41,22 +22,6 @@ let packed: PackResult
 
 function run(command: string, args: string[], cwd: string): string {
   return execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
-}
-
-function newestMtime(path: string): number {
-  const stat = statSync(path)
-  if (!stat.isDirectory()) return stat.mtimeMs
-  return Math.max(0, ...readdirSync(path).map((name) => newestMtime(join(path, name))))
-}
-
-/** dist/ is fresh when every entry exists and none is older than any build input. */
-function distIsFresh(): boolean {
-  try {
-    const built = Math.min(...ENTRIES.map((file) => statSync(join(root, file)).mtimeMs))
-    return built >= Math.max(...BUILD_INPUTS.map((input) => newestMtime(join(root, input))))
-  } catch {
-    return false
-  }
 }
 
 /**
