@@ -24,17 +24,19 @@ function prepare(
   fetch: FetchFunction,
   input: RequestInfo | URL,
   init: RequestInit | undefined,
-  headers: Headers,
+  headers: Headers | undefined,
 ): [first: Attempt, retry: Attempt | undefined] {
   const body = init?.body
   const hasBody =
     (body !== undefined && body !== null) ||
     (body === undefined && input instanceof Request && input.body !== null)
   if (!hasBody) {
+    // fetch copies the headers when called, so one Headers object serves both attempts.
+    // A plain object when the call has no headers of its own: the cheapest form for fetch.
     const attempt: Attempt = (token) => {
-      const attemptHeaders = new Headers(headers)
-      attemptHeaders.set('authorization', `Bearer ${token}`)
-      return fetch(input, { ...init, headers: attemptHeaders })
+      const authorization = `Bearer ${token}`
+      headers?.set('authorization', authorization)
+      return fetch(input, { ...init, headers: headers ?? { authorization } })
     }
     return [attempt, attempt]
   }
@@ -73,10 +75,9 @@ export function createAuthFetch(options: ResolvedOptions, refresher: Refresher):
   return async function authFetch(input, init) {
     const url = requestUrl(input)
     if (url === undefined || !apiOrigins.has(url.origin)) return fetch(input, init)
-    const headers = new Headers(
-      init?.headers ?? (input instanceof Request ? input.headers : undefined),
-    )
-    if (headers.has('authorization')) return fetch(input, init)
+    const given = init?.headers ?? (input instanceof Request ? input.headers : undefined)
+    const headers = given && new Headers(given)
+    if (headers?.has('authorization')) return fetch(input, init)
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined)
     const token = await refresher.getAccessToken(signal)
     const [first, retry] = prepare(fetch, input, init, headers)
