@@ -1,4 +1,4 @@
-import { type AuthError, SessionExpiredError } from './errors.js'
+import { AuthError, SessionExpiredError, TokenEndpointUnavailableError } from './errors.js'
 import type { Emitter } from './events.js'
 import type { Session } from './session.js'
 import type { StoredSession } from './storage.js'
@@ -67,7 +67,7 @@ export function createRefresher(
   let inflightFor = -1
   let failures = 0
   let pausedUntil = 0
-  let lastFailure: Error | undefined
+  let lastFailure: AuthError | undefined
   let renewedAt = -Infinity
 
   async function renew(stored: StoredSession, from: number): Promise<StoredSession> {
@@ -88,9 +88,16 @@ export function createRefresher(
       }
       failures++
       pausedUntil = Date.now() + Math.min(FIRST_PAUSE * 2 ** (failures - 1), MAX_PAUSE)
-      lastFailure = error as Error
-      events.emit('error', error as AuthError)
-      throw error
+      // Anything else that failed on the way (a lazily loaded chunk that did not arrive, a body
+      // cut off mid-read) is the token server being out of reach, as far as the caller can act.
+      lastFailure =
+        error instanceof AuthError
+          ? error
+          : new TokenEndpointUnavailableError('renewal failed', undefined, {
+              cause: new Error((error as Error)?.message),
+            })
+      events.emit('error', lastFailure)
+      throw lastFailure
     } finally {
       if (inflightFor === from) inflight = undefined
     }
