@@ -17,6 +17,10 @@ export default defineConfig({
     environmentOptions: {
       happyDOM: { url: 'https://app.example.com/' },
     },
+    // In CI a JSON report goes beside the usual output, for .ci/run's closing count line.
+    reporters: process.env.CI
+      ? ['default', ['json', { outputFile: 'test-results/vitest.json' }]]
+      : ['default'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
   },
