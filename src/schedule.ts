@@ -1,11 +1,10 @@
 import type { Refresher } from './refresh.js'
 import type { Session } from './session.js'
 
-/** The longest a single timer may wait: browsers fire longer delays (over 2^31−1 ms) at once. */
-const MAX_TIMER = 2 ** 31 - 1
 /**
  * Timers are re-armed at least this often, so a machine that slept (when timers can stop while
- * the wall clock runs on) notices within a minute that the renewal is due.
+ * the wall clock runs on) notices within a minute that the renewal is due. It also keeps every
+ * delay far below 2^31−1 ms, past which browsers fire a timer at once (a refresh storm).
  */
 const MAX_CHUNK = 60_000
 /** Upper bound of the random jitter subtracted from the renewal time. */
@@ -69,7 +68,7 @@ export function createSchedule(session: Session, refresher: Refresher): Schedule
     timer = undefined
     dueAt = disposed ? undefined : computeDue()
     if (dueAt === undefined) return
-    const delay = Math.min(Math.max(dueAt - Date.now(), 0), MAX_TIMER, MAX_CHUNK)
+    const delay = Math.min(Math.max(dueAt - Date.now(), 0), MAX_CHUNK)
     timer = setTimeout(fire, delay)
   }
 
@@ -94,9 +93,7 @@ export function createSchedule(session: Session, refresher: Refresher): Schedule
     update: arm,
     dispose() {
       disposed = true
-      if (timer !== undefined) clearTimeout(timer)
-      timer = undefined
-      dueAt = undefined
+      arm()
       for (const type of windowEvents) target.removeEventListener?.(type, recheck)
       doc?.removeEventListener?.('visibilitychange', recheck)
     },

@@ -25,7 +25,7 @@ const TRANSIENT_STATUSES = [408, 429, 500, 502, 503, 504]
  * Retry policy for token-server requests: a few attempts with exponential backoff that honours
  * `Retry-After` (capped so a caller is never parked for minutes), within a bounded total time.
  */
-export function createTokenHttp(fetch: FetchFunction): KyInstance {
+function createTokenHttp(fetch: FetchFunction): KyInstance {
   return ky.create({
     fetch,
     timeout: 10_000,
