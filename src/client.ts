@@ -1,11 +1,12 @@
 import type { KyInstance } from 'ky'
 import { createAuthFetch } from './auth-fetch.js'
+import { alone, createCrossTab } from './cross-tab/cross-tab.js'
 import { createEmitter, type TokenClientEvents, type TokenClientListener } from './events.js'
 import { createAuthKy } from './ky.js'
 import { type FetchFunction, resolveOptions, type TokenClientOptions } from './options.js'
 import { createRefresher } from './refresh.js'
 import { createSchedule } from './schedule.js'
-import { createSession } from './session.js'
+import { createSession, type SessionChange } from './session.js'
 import { createSessionStore } from './storage.js'
 import { createTokenEndpoint } from './token-endpoint.js'
 import { parseTokenResponse, type TokenResponse, type TokenSet } from './token-set.js'
@@ -34,7 +35,7 @@ export interface TokenClient {
   on<E extends keyof TokenClientEvents>(event: E, listener: TokenClientListener<E>): () => void
   /** Revokes the refresh token (RFC 7009, best effort, bounded) and forgets the session. */
   logout(): Promise<void>
-  /** Stops timers and page listeners, and removes event listeners. */
+  /** Stops timers and page listeners, leaves the sibling tabs, and removes event listeners. */
   dispose(): void
 }
 
@@ -61,12 +62,18 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
   const events = createEmitter()
   const endpoint = createTokenEndpoint(resolved)
   const store = createSessionStore(resolved.storage, resolved.clientId)
-  // The schedule is created after the session; until then there is nothing to schedule.
-  let onChange = (): void => undefined
-  const session = createSession(store, events, () => onChange())
-  const refresher = createRefresher(session, endpoint, events, resolved.refreshLeeway)
+  // The schedule and the sibling tabs are wired after the session; until then nothing listens.
+  let onChange = (_change?: SessionChange): void => undefined
+  const session = createSession(store, events, (change) => onChange(change))
+  const tabs = resolved.crossTab
+    ? createCrossTab(`freshtoken:${resolved.clientId}`, session, store, events)
+    : alone(session)
+  const refresher = createRefresher(session, endpoint, events, resolved.refreshLeeway, tabs)
   const schedule = createSchedule(session, refresher)
-  onChange = schedule.update
+  onChange = (change) => {
+    schedule.update()
+    tabs.changed(change)
+  }
   schedule.update()
   const authFetch = createAuthFetch(resolved, refresher)
 
@@ -104,6 +111,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     },
     dispose() {
       schedule.dispose()
+      tabs.close()
       events.clear()
     },
   }

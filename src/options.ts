@@ -49,6 +49,14 @@ export interface TokenClientOptions {
    */
   storage?: 'memory' | 'session' | 'local' | TokenStorage
   /**
+   * Share one session with the other tabs of this origin that use the same `clientId`: one tab
+   * renews at a time (Web Locks, or a lease over `BroadcastChannel`), the others adopt its tokens,
+   * and logout or an ended session reaches every tab. With memory storage a new tab asks its
+   * siblings for the session, so tokens never touch disk.
+   * @default true (where `BroadcastChannel` exists)
+   */
+  crossTab?: boolean
+  /**
    * The `fetch` used for API calls and token-endpoint requests.
    * @default globalThis.fetch, resolved at call time so later polyfills and mocks are seen
    */
@@ -65,6 +73,7 @@ export interface ResolvedOptions {
   readonly scope: string | undefined
   readonly refreshLeeway: number
   readonly storage: 'memory' | 'session' | 'local' | TokenStorage
+  readonly crossTab: boolean
   readonly fetch: FetchFunction
 }
 
@@ -121,7 +130,7 @@ function check(valid: boolean, option: string, rule: string): asserts valid {
  */
 export function resolveOptions(options: TokenClientOptions): ResolvedOptions {
   const { clientId, tokenEndpoint, issuer, revocationEndpoint, scope, storage = 'memory' } = options
-  const { refreshLeeway = 30_000, fetch } = options
+  const { refreshLeeway = 30_000, crossTab = true, fetch } = options
   check(typeof clientId === 'string' && clientId !== '', 'clientId', 'be a non-empty string')
   check(
     (tokenEndpoint === undefined) !== (issuer === undefined),
@@ -141,6 +150,7 @@ export function resolveOptions(options: TokenClientOptions): ResolvedOptions {
     'storage',
     'be "memory", "session", "local" or { get, set, remove }',
   )
+  check(typeof crossTab === 'boolean', 'crossTab', 'be a boolean')
   check(fetch === undefined || typeof fetch === 'function', 'fetch', 'be a function')
   const optionalUrl = (value: string | undefined, option: string) =>
     value === undefined ? undefined : parseSecureUrl(value, option).href
@@ -154,6 +164,7 @@ export function resolveOptions(options: TokenClientOptions): ResolvedOptions {
     scope,
     refreshLeeway,
     storage,
+    crossTab,
     fetch: fetch ?? ((input, init) => globalThis.fetch(input, init)),
   }
 }

@@ -1,3 +1,4 @@
+import type { CrossTab } from './cross-tab/cross-tab.js'
 import { AuthError, SessionExpiredError, TokenEndpointUnavailableError } from './errors.js'
 import type { Emitter } from './events.js'
 import type { Session } from './session.js'
@@ -55,12 +56,14 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal | null | undefine
  * @param endpoint - the token-server client
  * @param events - the client's emitter
  * @param refreshLeeway - the `refreshLeeway` option, ms
+ * @param tabs - the sibling tabs, so one of them renews at a time
  */
 export function createRefresher(
   session: Session,
   endpoint: TokenEndpoint,
   events: Emitter,
   refreshLeeway: number,
+  tabs: CrossTab,
 ): Refresher {
   let inflight: Promise<StoredSession> | undefined
   /** The session generation the renewal in flight renews; a replaced session never joins it. */
@@ -70,14 +73,15 @@ export function createRefresher(
   let lastFailure: AuthError | undefined
   let renewedAt = -Infinity
 
-  async function renew(stored: StoredSession, from: number): Promise<StoredSession> {
+  async function renew(from: number): Promise<StoredSession> {
     try {
-      const renewed = await endpoint.refresh(stored.tokens)
+      const renewed = await tabs.exclusive(from, (stored) => endpoint.refresh(stored.tokens))
       failures = 0
       pausedUntil = 0
       renewedAt = Date.now()
-      // A session replaced meanwhile (setTokens, logout) wins over this older renewal.
-      if (!session.commitRenewal(from, renewed)) return session.current()
+      // A session replaced meanwhile (setTokens, logout, a sibling tab's renewal) wins over this
+      // older renewal: the commit guard.
+      if (renewed === undefined || !session.commitRenewal(from, renewed)) return session.current()
       events.emit('refresh', renewed.tokens)
       return renewed
     } catch (error) {
@@ -114,7 +118,7 @@ export function createRefresher(
     // During the pause after a failure, callers get that failure again without a request.
     if (Date.now() < pausedUntil) return Promise.reject(lastFailure)
     inflightFor = session.generation
-    inflight = renew(stored, inflightFor)
+    inflight = renew(inflightFor)
     return inflight
   }
 

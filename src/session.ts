@@ -11,36 +11,69 @@ export type SessionState =
   | { readonly status: 'active'; readonly stored: StoredSession }
   | { readonly status: 'expired' }
 
+/**
+ * A change this tab made, for sibling tabs to follow. `revision` names the session that ended,
+ * so a sibling that already moved on to a newer one keeps it.
+ */
+export type SessionChange =
+  | { readonly type: 'session'; readonly stored: StoredSession }
+  | { readonly type: 'logout' | 'expired'; readonly revision: number }
+
 /** The one place the session's tokens live; every change goes through here. */
 export interface Session {
   readonly state: SessionState
   readonly generation: number
-  /** Resolves once a session kept in async storage has been restored. */
+  /** Resolves once a session kept in async storage or held by a sibling tab has been restored. */
   readonly ready: Promise<void>
+  /** Makes `ready` wait for `restoring` too (a sibling tab's answer). */
+  restoreFrom(restoring: Promise<unknown>): void
   /** The active tokens, or the error a call should reject with. */
   current(): StoredSession
   /** Replaces the session (login, `setTokens`). */
   replace(stored: StoredSession): void
   /** Commits a renewal made from `generation`; returns false when the session moved on meanwhile. */
   commitRenewal(generation: number, stored: StoredSession): boolean
-  /** Ends the session because the server rejected the refresh token; fires `expired` once. */
-  expire(generation: number): void
-  /** Forgets the session (`logout`). */
-  clear(): void
+  /**
+   * Takes a sibling tab's session when it is newer than this one (a higher revision); returns
+   * whether it did. Fires `tokens`, but is not published back.
+   */
+  adopt(stored: StoredSession): boolean
+  /**
+   * Ends the session because the server rejected the refresh token; fires `expired` once.
+   * `fromSibling` marks a sibling's verdict, which is applied but not published back.
+   */
+  expire(generation: number, fromSibling?: boolean): void
+  /** Forgets the session (`logout`); returns whether one was active. */
+  clear(fromSibling?: boolean): boolean
+}
+
+/** Whether `a` is a newer session state than `b`: by revision, ties broken the same in every tab. */
+function isNewer(a: StoredSession, b: StoredSession): boolean {
+  const ra = a.revision ?? 0
+  const rb = b.revision ?? 0
+  return ra > rb || (ra === rb && a.tokens.accessToken > b.tokens.accessToken)
 }
 
 /**
  * Creates the session state holder, restoring a stored session first.
  *
- * @param store - where the session is persisted
+ * @param store - where the session is persisted. When every tab shares it, only the tab that made
+ *   a change writes it, so a sibling's late write cannot put back an older session.
  * @param events - the client's emitter
- * @param onChange - called after every change (the proactive schedule listens here)
+ * @param onChange - called after every change, with the change when this tab made it
  */
-export function createSession(store: SessionStore, events: Emitter, onChange: () => void): Session {
+export function createSession(
+  store: SessionStore,
+  events: Emitter,
+  onChange: (change?: SessionChange) => void,
+): Session {
   let state: SessionState = { status: 'none' }
   let generation = 0
+  /** The revision of the last session that ended here: a late message about it is not adopted. */
+  let ended = 0
 
-  function persist(stored: StoredSession | null): void {
+  function persist(stored: StoredSession | null, fromSibling = false): void {
+    if (fromSibling && store.shared) return
     // Storage is persistence only: when a write throws or rejects (quota, storage disabled),
     // the in-memory session stays authoritative.
     try {
@@ -48,16 +81,22 @@ export function createSession(store: SessionStore, events: Emitter, onChange: ()
     } catch {}
   }
 
-  function activate(stored: StoredSession, save: boolean): void {
+  const revision = (): number => (state.status === 'active' ? (state.stored.revision ?? 0) : 0)
+
+  function activate(stored: StoredSession, change: 'restore' | 'local' | 'sibling'): void {
+    if (change === 'local') {
+      // Strictly increasing, so siblings order it after the state it replaces (or ended).
+      stored = { ...stored, revision: Math.max(Date.now(), revision() + 1, ended + 1) }
+    }
     generation++
     state = { status: 'active', stored }
-    if (save) persist(stored)
+    if (change !== 'restore') persist(stored, change === 'sibling')
     events.emit('tokens', stored.tokens)
-    onChange()
+    onChange(change === 'local' ? { type: 'session', stored } : undefined)
   }
 
   const restore = (stored: StoredSession | null): void => {
-    if (stored !== null && generation === 0) activate(stored, false)
+    if (stored !== null && generation === 0) activate(stored, 'restore')
   }
   let ready = Promise.resolve()
   try {
@@ -75,33 +114,49 @@ export function createSession(store: SessionStore, events: Emitter, onChange: ()
     get generation() {
       return generation
     },
-    ready,
+    get ready() {
+      return ready
+    },
+    restoreFrom(restoring) {
+      ready = Promise.all([ready, restoring.catch(() => undefined)]).then(() => undefined)
+    },
     current() {
       if (state.status === 'active') return state.stored
       // A fresh error per call: callers may annotate what they catch.
       throw state.status === 'expired' ? new SessionExpiredError() : new NoSessionError()
     },
     replace(stored) {
-      activate(stored, true)
+      activate(stored, 'local')
     },
     commitRenewal(from, stored) {
       if (from !== generation || state.status !== 'active') return false
-      activate(stored, true)
+      activate(stored, 'local')
       return true
     },
-    expire(from) {
+    adopt(stored) {
+      const stale =
+        state.status === 'active' ? !isNewer(stored, state.stored) : (stored.revision ?? 0) <= ended
+      if (stale) return false
+      activate(stored, 'sibling')
+      return true
+    },
+    expire(from, fromSibling = false) {
       if (from !== generation || state.status !== 'active') return
+      ended = revision()
       generation++
       state = { status: 'expired' }
-      persist(null)
+      persist(null, fromSibling)
       events.emit('expired', new SessionExpiredError())
-      onChange()
+      onChange(fromSibling ? undefined : { type: 'expired', revision: ended })
     },
-    clear() {
+    clear(fromSibling = false) {
+      ended = Math.max(ended, revision())
+      const wasActive = state.status === 'active'
       generation++
       state = { status: 'none' }
-      persist(null)
-      onChange()
+      persist(null, fromSibling)
+      onChange(fromSibling || !wasActive ? undefined : { type: 'logout', revision: ended })
+      return wasActive
     },
   }
 }

@@ -15,6 +15,11 @@ export interface StoredSession {
   readonly tokens: TokenSet
   /** The access token's lifetime in ms when it was received, if known. */
   readonly lifetime: number | undefined
+  /**
+   * Orders session states across tabs: when the session was committed (epoch ms, strictly
+   * increasing within a session). Absent until the session commits it.
+   */
+  readonly revision?: number | undefined
 }
 
 /** The storage format version; data with another version is discarded. */
@@ -22,6 +27,11 @@ const FORMAT_VERSION = 1
 
 /** A storage adapter that keeps the sync path sync, so a restored session is usable at once. */
 export interface SessionStore {
+  /**
+   * Whether every tab reads and writes the same store (localStorage, a custom store), rather than
+   * one of its own (memory, sessionStorage).
+   */
+  readonly shared: boolean
   load(): StoredSession | null | Promise<StoredSession | null>
   save(session: StoredSession | null): void | Promise<void>
 }
@@ -43,7 +53,7 @@ export function decodeSession(raw: unknown): StoredSession | null {
     return null
   }
   if (typeof data !== 'object' || data === null) return null
-  const { v, tokens, lifetime } = data as Record<string, unknown>
+  const { v, tokens, lifetime, revision } = data as Record<string, unknown>
   if (v !== FORMAT_VERSION || typeof tokens !== 'object' || tokens === null) return null
   const { accessToken, tokenType, refreshToken, expiresAt, scope, idToken } = tokens as Record<
     string,
@@ -54,7 +64,7 @@ export function decodeSession(raw: unknown): StoredSession | null {
     accessToken !== '' &&
     tokenType === 'Bearer' &&
     [refreshToken, scope, idToken].every((value) => optionalType(value, 'string')) &&
-    [expiresAt, lifetime].every((value) => optionalType(value, 'number'))
+    [expiresAt, lifetime, revision].every((value) => optionalType(value, 'number'))
   if (!valid) return null
   return {
     tokens: createTokenSet({
@@ -65,12 +75,14 @@ export function decodeSession(raw: unknown): StoredSession | null {
       idToken: idToken as string | undefined,
     }),
     lifetime: lifetime as number | undefined,
+    revision: revision as number | undefined,
   }
 }
 
 /** Serialises a session with its format version. */
 export function encodeSession(session: StoredSession): string {
-  return JSON.stringify({ v: FORMAT_VERSION, tokens: session.tokens, lifetime: session.lifetime })
+  const { tokens, lifetime, revision } = session
+  return JSON.stringify({ v: FORMAT_VERSION, tokens, lifetime, revision })
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -95,6 +107,7 @@ function webStorage(kind: 'session' | 'local'): TokenStorage | undefined {
 function memoryStore(): SessionStore {
   let current: StoredSession | null = null
   return {
+    shared: false,
     load: () => current,
     save: (session) => {
       current = session
@@ -118,6 +131,7 @@ export function createSessionStore(
   if (backend === undefined) return memoryStore()
   const key = `freshtoken:${clientId}`
   return {
+    shared: storage !== 'session',
     load() {
       // A read that throws is handled by the session, which then starts without one.
       const raw = backend.get(key)

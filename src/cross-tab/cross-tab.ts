@@ -1,0 +1,212 @@
+import { TokenEndpointUnavailableError } from '../errors.js'
+import type { Emitter } from '../events.js'
+import type { Session, SessionChange } from '../session.js'
+import { decodeSession, encodeSession, type SessionStore, type StoredSession } from '../storage.js'
+import {
+  createChannelLease,
+  createWebLock,
+  type LeaseMessage,
+  type RenewalLock,
+} from './renewal-lock.js'
+
+/**
+ * How long a renewal waits for a sibling's: longer than one token exchange may take (30 s), so
+ * only a tab that hangs while holding the lock makes a sibling give up (and try again later).
+ */
+const LOCK_WAIT = 35_000
+/** How long a new tab waits for a sibling to hand over the session. */
+const HELLO_WAIT = 200
+/**
+ * How long the lock is kept after a renewal's result was shared: the result reaches every sibling
+ * over the channel before the next holder of the lock reads the session.
+ */
+const HANDOFF = 100
+
+/** What tabs say to each other, besides the lease protocol. */
+type TabMessage =
+  | { readonly type: 'hello' }
+  | { readonly type: 'session'; readonly session: string }
+  | { readonly type: 'logout' | 'expired'; readonly revision: number }
+  | LeaseMessage
+
+/** One session across the tabs of an origin: shared results, and one renewal at a time. */
+export interface CrossTab {
+  /**
+   * Runs `renew` so that no sibling renews at the same time. Resolves to `undefined`, without
+   * calling `renew`, when the session moved on from `generation` meanwhile (a sibling renewed and
+   * this tab adopted its tokens, or the session ended).
+   */
+  exclusive(
+    generation: number,
+    renew: (stored: StoredSession) => Promise<StoredSession>,
+  ): Promise<StoredSession | undefined>
+  /** Tells siblings about a change this tab made, and stops waits the change made pointless. */
+  changed(change?: SessionChange): void
+  /** Leaves the group: closes the channel and releases the lock. */
+  close(): void
+}
+
+/**
+ * A client that works alone (`crossTab: false`, or no `BroadcastChannel`): renewals run at once.
+ *
+ * @param session - the client's session
+ */
+export function alone(session: Session): CrossTab {
+  return { exclusive: (_, renew) => renew(session.current()), changed() {}, close() {} }
+}
+
+/**
+ * Joins the tabs of this origin and client id into one session (RFC 6749 §6 renewals, RFC 9700
+ * §4.14.2 rotation): results travel over `BroadcastChannel`, renewals take a Web Lock (or a lease
+ * over the channel where Web Locks are missing), and a tab opened later asks its siblings for the
+ * session. Without `BroadcastChannel` the client works alone.
+ *
+ * @param name - the group's name, from the client id
+ * @param session - this tab's session
+ * @param store - the session store, re-read under the lock when every tab shares it
+ * @param events - the client's emitter
+ */
+export function createCrossTab(
+  name: string,
+  session: Session,
+  store: SessionStore,
+  events: Emitter,
+): CrossTab {
+  const { shared } = store
+  const Channel = globalThis.BroadcastChannel
+  if (typeof Channel !== 'function') return alone(session)
+  const channel = new Channel(name)
+  let open = true
+  // A disposed client still works on its own; it just no longer tells its siblings.
+  const post = (message: TabMessage): void => {
+    if (open) channel.postMessage(message)
+  }
+  const locks = (globalThis as { navigator?: { locks?: LockManager } }).navigator?.locks
+  const lease = typeof locks?.request === 'function' ? undefined : createChannelLease(post)
+  const lock: RenewalLock = lease ?? createWebLock(locks as LockManager, `${name}:renewal`)
+  const waits = new Set<{ readonly generation: number; readonly stop: AbortController }>()
+  let answered: (() => void) | undefined
+  let leave: (() => void) | undefined
+  /** The lock kept for the hand-off after this tab's last renewal: its next renewal reuses it. */
+  let kept:
+    | { readonly release: () => void; readonly timer: ReturnType<typeof setTimeout> }
+    | undefined
+  const takeKept = (): (() => void) | undefined => {
+    const release = kept?.release
+    clearTimeout(kept?.timer)
+    kept = undefined
+    return release
+  }
+
+  channel.onmessage = ({ data }: MessageEvent) => {
+    const message = data as TabMessage
+    const { state } = session
+    switch (message?.type) {
+      case 'hello':
+        if (state.status === 'active')
+          post({ type: 'session', session: encodeSession(state.stored) })
+        break
+      case 'session': {
+        const stored = decodeSession(message.session)
+        if (stored !== null) session.adopt(stored)
+        answered?.()
+        break
+      }
+      case 'logout':
+      case 'expired':
+        // Only the session that ended, or an older one: a newer login in this tab stays.
+        if (state.status !== 'active' || !((state.stored.revision ?? 0) <= message.revision)) break
+        // (A revision that is not a number compares false: the message is ignored.)
+        if (message.type === 'expired') session.expire(session.generation, true)
+        else if (session.clear(true)) events.emit('logout', undefined)
+        break
+      default:
+        lease?.receive(message as LeaseMessage)
+    }
+  }
+
+  /** Whether another client of this group is alive: each holds a shared presence lock. */
+  async function hasSiblings(): Promise<boolean> {
+    if (lease) return true
+    const present = `${name}:present`
+    await new Promise<void>((held) => {
+      ;(locks as LockManager)
+        .request(present, { mode: 'shared' }, () => {
+          held()
+          return new Promise<void>((release) => {
+            leave = release
+          })
+        })
+        .catch(() => held())
+    })
+    const { held = [] } = await (locks as LockManager).query()
+    return held.filter((info) => info.name === present).length > 1
+  }
+
+  // A tab opened later asks its siblings for the session and waits a moment for the answer,
+  // unless it is alone or the shared storage already had the session.
+  const joined = (async () => {
+    const restored = shared && session.state.status === 'active'
+    const siblings = await hasSiblings().catch(() => true)
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const answer = new Promise<void>((resolve) => {
+      answered = resolve
+      if (!restored && siblings) timer = setTimeout(resolve, HELLO_WAIT)
+      else resolve()
+    })
+    post({ type: 'hello' })
+    await answer
+    clearTimeout(timer)
+    answered = undefined
+  })()
+  session.restoreFrom(joined)
+
+  return {
+    async exclusive(generation, renew) {
+      const wait = { generation, stop: new AbortController() }
+      waits.add(wait)
+      const timer = setTimeout(() => wait.stop.abort(), LOCK_WAIT)
+      let release = takeKept()
+      try {
+        release ??= await lock.acquire(wait.stop.signal)
+      } catch {
+        // A lock API that fails outright (an opaque origin) leaves this tab to renew alone.
+        if (!wait.stop.signal.aborted) return renew(session.current())
+        if (generation !== session.generation) return undefined
+        throw new TokenEndpointUnavailableError('Renewal gave up waiting for another tab')
+      } finally {
+        clearTimeout(timer)
+        waits.delete(wait)
+      }
+      try {
+        if (shared && generation === session.generation) {
+          // A sibling may have renewed just before: its tokens are in the shared store.
+          const loaded = await Promise.resolve()
+            .then(() => store.load())
+            .catch(() => null)
+          if (loaded !== null) session.adopt(loaded)
+        }
+        if (generation !== session.generation) return undefined
+        return await renew(session.current())
+      } finally {
+        kept = { release, timer: setTimeout(() => takeKept()?.(), HANDOFF) }
+      }
+    },
+    changed(change) {
+      for (const wait of waits) if (wait.generation !== session.generation) wait.stop.abort()
+      if (change === undefined) return
+      post(
+        change.type === 'session'
+          ? { type: 'session', session: encodeSession(change.stored) }
+          : change,
+      )
+    },
+    close() {
+      for (const wait of waits) wait.stop.abort()
+      takeKept()?.()
+      leave?.()
+      open = false
+      channel.close()
+    },
+  }
+}
