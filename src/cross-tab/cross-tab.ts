@@ -76,6 +76,8 @@ export function createCrossTab(
   const Channel = globalThis.BroadcastChannel
   if (typeof Channel !== 'function') return alone(session)
   const channel = new Channel(name)
+  // Node's channel would keep a script alive until dispose(); a browser's has no unref.
+  ;(channel as { unref?: () => void }).unref?.()
   let open = true
   // A disposed client still works on its own; it just no longer tells its siblings.
   const post = (message: TabMessage): void => {

@@ -38,7 +38,9 @@ class FakeBroadcastChannel extends EventTarget {
   postMessage(data: unknown): void {
     if (this.#closed) throw new DOMException('Channel is closed', 'InvalidStateError')
     posted.push([this.name, data])
-    const targets = [...channels].filter((channel) => channel !== this && channel.name === this.name)
+    const targets = [...channels].filter(
+      (channel) => channel !== this && channel.name === this.name,
+    )
     for (const target of targets) {
       const copy = structuredClone(data)
       const deliver = () => target.receive(copy)
