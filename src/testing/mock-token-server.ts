@@ -77,7 +77,10 @@ export interface MockTokenServer {
    * @returns its state, type, family, scope and expiry
    */
   introspect(token: string): MockTokenIntrospection
-  /** Forgets every token and family, drops faults, zeroes counters and empties logs. */
+  /**
+   * Forgets every token and family, drops faults, zeroes counters and empties logs. With a
+   * `stateStorage`, the shared state is forgotten for every mock using it.
+   */
   reset(): void
 }
 

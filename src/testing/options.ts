@@ -1,3 +1,5 @@
+import type { MockStateStorage } from './state-storage.js'
+
 /**
  * Which discovery documents the mock authorization server publishes.
  *
@@ -127,6 +129,21 @@ export interface MockTokenServerOptions {
    * @default {}
    */
   readonly metadata?: Readonly<Record<string, unknown>>
+  /**
+   * Keep the token database (sessions, refresh and access tokens, rotation and revocation state)
+   * in this storage instead of in memory, so that every mock created over the same storage acts as
+   * one server: pass `localStorage` to share one mock server between the tabs of a page that runs
+   * it behind `msw/browser`. The state is loaded before and saved after every token operation, as
+   * JSON. Counters, logs and queued faults stay per mock. The stored state contains token values:
+   * meant for mocks and demos only.
+   * @default null (in memory, private to this mock)
+   */
+  readonly stateStorage?: MockStateStorage | null
+  /**
+   * The key the state is kept under in `stateStorage`. Mocks sharing one key share one server.
+   * @default 'freshtoken:mock-token-server'
+   */
+  readonly stateKey?: string
 }
 
 /** {@link MockTokenServerOptions} with every default applied, plus the derived endpoint URLs. */
@@ -149,6 +166,8 @@ export interface ResolvedMockOptions {
   readonly insufficientScopeStatus: 401 | 403
   readonly discovery: MockDiscoveryMode
   readonly metadata: Readonly<Record<string, unknown>>
+  readonly stateStorage: MockStateStorage | null
+  readonly stateKey: string
   readonly endpoints: MockEndpoints
 }
 
@@ -237,6 +256,15 @@ export function resolveMockOptions(options: MockTokenServerOptions = {}): Resolv
   if (!Array.isArray(exposeHeaders) || exposeHeaders.some((h) => typeof h !== 'string')) {
     fail('exposeHeaders', 'must be an array of header names')
   }
+  const stateStorage = options.stateStorage ?? null
+  if (
+    stateStorage !== null &&
+    (typeof stateStorage !== 'object' ||
+      typeof stateStorage.getItem !== 'function' ||
+      typeof stateStorage.setItem !== 'function')
+  ) {
+    fail('stateStorage', 'must have getItem and setItem methods')
+  }
   const clockSkew = options.clockSkew ?? 0
   if (typeof clockSkew !== 'number' || !Number.isFinite(clockSkew)) {
     fail('clockSkew', 'must be a finite number of milliseconds')
@@ -272,6 +300,8 @@ export function resolveMockOptions(options: MockTokenServerOptions = {}): Resolv
     insufficientScopeStatus,
     discovery,
     metadata: { ...options.metadata },
+    stateStorage,
+    stateKey: checkString('stateKey', options.stateKey ?? 'freshtoken:mock-token-server'),
     endpoints: {
       token: `${base}/oauth/token`,
       revocation: `${base}/oauth/revoke`,

@@ -1,5 +1,6 @@
 import type { TokenResponse } from '../token-set.js'
 import type { ResolvedMockOptions } from './options.js'
+import { type MockStateStorage, restoreTables, saveTables } from './state-storage.js'
 import { encodeUnsecuredJWT, randomTokenValue } from './token-values.js'
 
 /**
@@ -87,7 +88,8 @@ export interface TokenStore {
   reset(): void
 }
 
-interface Family {
+/** A session: one refresh token family. Not part of the public surface. */
+export interface Family {
   readonly label: string
   readonly clientId: string
   readonly subject: string
@@ -95,18 +97,28 @@ interface Family {
   revoked: boolean
 }
 
-interface RefreshRecord {
+/** What the store keeps about one refresh token. Not part of the public surface. */
+export interface RefreshRecord {
   readonly family: Family
   readonly expiresAt: number
   rotatedAt: number | null
   revoked: boolean
 }
 
-interface AccessRecord {
+/** What the store keeps about one access token. Not part of the public surface. */
+export interface AccessRecord {
   readonly family: Family
   readonly scope: string
   expiresAt: number
   revoked: boolean
+}
+
+/** The store's whole state, keyed by token value. Not part of the public surface. */
+export interface TokenTables {
+  readonly refreshTokens: Map<string, RefreshRecord>
+  readonly accessTokens: Map<string, AccessRecord>
+  /** Families minted so far; labels are `family-${familyCount}`. */
+  familyCount: number
 }
 
 /**
@@ -123,15 +135,16 @@ export function scopeTokens(scope: string): string[] {
  * Creates the token database behind the mock: sessions (refresh token families), rotation, reuse
  * detection and revocation. All time comes from `Date.now()` so fake timers control expiry.
  *
+ * With `options.stateStorage`, the state lives there: see {@link sharedTokenStore}.
+ *
  * @param options - resolved mock options
  * @returns the store
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
  * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
  */
 export function createTokenStore(options: ResolvedMockOptions): TokenStore {
-  const refreshTokens = new Map<string, RefreshRecord>()
-  const accessTokens = new Map<string, AccessRecord>()
-  let familyCount = 0
+  const tables: TokenTables = { refreshTokens: new Map(), accessTokens: new Map(), familyCount: 0 }
+  const { refreshTokens, accessTokens } = tables
 
   function mintAccessToken(family: Family, scope: string, now: number): string {
     const expiresAt = now + options.accessTokenLifetime
@@ -204,12 +217,12 @@ export function createTokenStore(options: ResolvedMockOptions): TokenStore {
     return 'active'
   }
 
-  return {
+  const store: TokenStore = {
     issue({ scope = options.scope, subject = options.subject }) {
       const now = Date.now()
-      familyCount += 1
+      tables.familyCount += 1
       const family: Family = {
-        label: `family-${familyCount}`,
+        label: `family-${tables.familyCount}`,
         clientId: options.clientId,
         subject,
         scope,
@@ -355,7 +368,57 @@ export function createTokenStore(options: ResolvedMockOptions): TokenStore {
     reset() {
       refreshTokens.clear()
       accessTokens.clear()
-      familyCount = 0
+      tables.familyCount = 0
     },
+  }
+  const { stateStorage } = options
+  return stateStorage === null
+    ? store
+    : sharedTokenStore(store, tables, stateStorage, options.stateKey)
+}
+
+/**
+ * Makes a store act on state kept in a {@link MockStateStorage}: every operation first reloads the
+ * tables, and every operation that may change them saves them back. Operations are synchronous, so
+ * nothing in this realm runs between the load and the save; several mocks over one storage (one per
+ * browser tab over `localStorage`) act as one server.
+ *
+ * @param store - the store working on `tables`
+ * @param tables - the tables `store` reads and changes in place
+ * @param storage - where the state is shared
+ * @param key - the storage key
+ * @returns the same store, over the shared state
+ */
+function sharedTokenStore(
+  store: TokenStore,
+  tables: TokenTables,
+  storage: MockStateStorage,
+  key: string,
+): TokenStore {
+  function reading<A extends unknown[], R>(operation: (...args: A) => R): (...args: A) => R {
+    return (...args) => {
+      restoreTables(storage, key, tables)
+      return operation(...args)
+    }
+  }
+  function writing<A extends unknown[], R>(operation: (...args: A) => R): (...args: A) => R {
+    return (...args) => {
+      restoreTables(storage, key, tables)
+      try {
+        return operation(...args)
+      } finally {
+        saveTables(storage, key, tables)
+      }
+    }
+  }
+  return {
+    issue: writing(store.issue),
+    refresh: writing(store.refresh),
+    revoke: writing(store.revoke),
+    checkAccess: reading(store.checkAccess),
+    introspect: reading(store.introspect),
+    expireAccessTokens: writing(store.expireAccessTokens),
+    revokeRefreshTokens: writing(store.revokeRefreshTokens),
+    reset: writing(store.reset),
   }
 }
