@@ -1,0 +1,48 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { type BrowserContext, chromium } from 'playwright-core'
+
+/** Debian's Chromium; `.ci/run` installs it with apt-get when missing. Never a downloaded browser. */
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+
+/**
+ * Flags for this machine: headless as root, and no background traffic (the network is closed
+ * except loopback, and Chromium's own connections would otherwise fail at every start).
+ */
+export const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+]
+
+/** A running Chromium with its own empty profile; `close()` removes both. */
+export interface ChromiumSession {
+  readonly context: BrowserContext
+  close(): Promise<void>
+}
+
+/**
+ * Starts Debian's Chromium with a fresh profile. Tabs of one context share an origin's Web Locks,
+ * BroadcastChannel and storage, as tabs of one browser window do.
+ */
+export async function launchChromium(): Promise<ChromiumSession> {
+  const profile = mkdtempSync(join(tmpdir(), 'freshtoken-chromium-'))
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    args: CHROMIUM_FLAGS,
+    headless: true,
+  })
+  return {
+    context,
+    async close() {
+      await context.close().catch(() => undefined)
+      rmSync(profile, { recursive: true, force: true })
+    },
+  }
+}
