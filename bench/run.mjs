@@ -3,6 +3,8 @@
 //  a) overhead of auth.fetch over native fetch, against a loopback API server
 //  b) 1,000 concurrent auth.fetch calls with an expired access token: token-endpoint calls, time
 //  c) gzip size of the published entry points
+//  d) 4 tabs sharing one session in Chromium: renewals per token lifetime, requests that met a 401
+//     (bench/cross-tab.mjs)
 //
 // It measures the built package (dist/) through its public name, as an app would import it, and
 // rebuilds first when dist/ is missing or older than the sources.
@@ -11,6 +13,7 @@ import { readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { dirname, join } from 'node:path'
 import { gzipSync } from 'node:zlib'
+import { benchCrossTab } from './cross-tab.mjs'
 import { distIsFresh, root } from './dist-freshness.mjs'
 
 const OVERHEAD = { rounds: 20, requests: 500, warmup: 500, target: 1.05 }
@@ -264,4 +267,5 @@ console.log(`freshtoken benchmarks — node ${process.version}, ${process.platfo
 await benchOverhead()
 await benchStampede()
 benchSize()
+await benchCrossTab()
 console.log(`\ndone in ${fmt((performance.now() - started) / 1000, 1)} s`)

@@ -1,0 +1,86 @@
+// @vitest-environment node
+/**
+ * Several tabs of one browser keep one session in real Chromium against a server with
+ * refresh-token rotation and reuse detection: one renewal per token lifetime for all of them, as
+ * for a single tab, and no call ever meets a 401.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type ChromiumSession, launchChromium } from './chromium.js'
+import {
+  openSessionTabs,
+  runBusyTabs,
+  scheduledRenewals,
+  startTestApp,
+  type TestApp,
+} from './test-app.js'
+
+const LIFETIME_SECONDS = 3
+const LEEWAY_MS = 300
+const TABS = 4
+const LIFETIMES = 4
+const CALL_INTERVAL_MS = 100
+
+let chromium: ChromiumSession
+let shared: TestApp
+let alone: TestApp
+
+beforeAll(async () => {
+  ;[chromium, shared, alone] = await Promise.all([
+    launchChromium(),
+    startTestApp({ accessTokenLifetime: LIFETIME_SECONDS }),
+    startTestApp({ accessTokenLifetime: LIFETIME_SECONDS }),
+  ])
+})
+
+afterAll(async () => {
+  await Promise.all([chromium?.close(), shared?.close(), alone?.close()])
+})
+
+describe('tabs sharing one session', () => {
+  it(`renew once per token lifetime between ${TABS} busy tabs, as one tab does, and never meet a 401`, async () => {
+    const durationMs = LIFETIMES * LIFETIME_SECONDS * 1_000
+    const options = { refreshLeeway: LEEWAY_MS }
+    // The single tab runs at the same time on another origin (another server): a session of its
+    // own, renewing on the same schedule over the same wall-clock window.
+    const started = Date.now()
+    const [tabs, single] = await Promise.all([
+      openSessionTabs(shared, chromium.context, TABS, options),
+      openSessionTabs(alone, chromium.context, 1, options),
+    ])
+
+    const reports = await runBusyTabs([...tabs, ...single], started + durationMs, CALL_INTERVAL_MS)
+    const counters = { ...shared.server.counters }
+    const singleCounters = { ...alone.server.counters }
+    const report = JSON.stringify({ counters, singleCounters, reports })
+
+    // Every tab was busy, and every call succeeded without meeting a 401.
+    for (const { statuses, responses, failures } of reports) {
+      expect(Object.keys(statuses), report).toEqual(['200'])
+      expect(statuses['200'], report).toBeGreaterThan(durationMs / CALL_INTERVAL_MS / 4)
+      expect(responses.api401s, report).toBe(0)
+      expect(failures, report).toEqual([])
+    }
+    for (const tabCounters of [counters, singleCounters]) {
+      expect(tabCounters, report).toMatchObject({
+        reuseDetections: 0,
+        invalidGrants: 0,
+        api401s: 0,
+      })
+    }
+    for (const tab of [...tabs, ...single]) expect(tab.problems).toEqual([])
+
+    // As many renewals for four tabs as for one, and as many as the SDK's schedule says.
+    const schedule = scheduledRenewals(durationMs, LIFETIME_SECONDS * 1_000, LEEWAY_MS)
+    expect(singleCounters.refreshGrants, report).toBeGreaterThanOrEqual(schedule.min - 1)
+    expect(singleCounters.refreshGrants, report).toBeLessThanOrEqual(schedule.max + 1)
+    expect(
+      Math.abs(counters.refreshGrants - singleCounters.refreshGrants),
+      report,
+    ).toBeLessThanOrEqual(1)
+    // One tab renewed each time and the others adopted its tokens.
+    const renewedInTabs = reports
+      .slice(0, TABS)
+      .reduce((sum, { events }) => sum + events.refresh, 0)
+    expect(renewedInTabs, report).toBe(counters.refreshGrants)
+  })
+})

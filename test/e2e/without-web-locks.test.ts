@@ -1,0 +1,64 @@
+// @vitest-environment node
+/**
+ * Tabs of a browser without Web Locks (`navigator.locks` removed before the SDK loads) still keep
+ * one session: renewals take a lease over BroadcastChannel instead, so the server never sees a
+ * rotated refresh token again.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type ChromiumSession, launchChromium } from './chromium.js'
+import {
+  openSessionTabs,
+  runBusyTabs,
+  scheduledRenewals,
+  startTestApp,
+  type TestApp,
+} from './test-app.js'
+
+const LIFETIME_SECONDS = 3
+const LEEWAY_MS = 300
+const TABS = 3
+const LIFETIMES = 3
+const CALL_INTERVAL_MS = 100
+
+let chromium: ChromiumSession
+let app: TestApp
+
+beforeAll(async () => {
+  ;[chromium, app] = await Promise.all([
+    launchChromium(),
+    startTestApp({ accessTokenLifetime: LIFETIME_SECONDS }),
+  ])
+})
+
+afterAll(async () => {
+  await Promise.all([chromium?.close(), app?.close()])
+})
+
+describe('tabs without Web Locks', () => {
+  it(`keep one session between ${TABS} busy tabs with a lease over BroadcastChannel`, async () => {
+    const durationMs = LIFETIMES * LIFETIME_SECONDS * 1_000
+    const started = Date.now()
+    const tabs = await openSessionTabs(app, chromium.context, TABS, {
+      refreshLeeway: LEEWAY_MS,
+      withoutWebLocks: true,
+    })
+    for (const tab of tabs) {
+      expect(await tab.page.evaluate(() => 'locks' in navigator)).toBe(false)
+    }
+
+    const reports = await runBusyTabs(tabs, started + durationMs, CALL_INTERVAL_MS)
+    const counters = { ...app.server.counters }
+    const report = JSON.stringify({ counters, reports })
+
+    for (const { statuses, responses, failures } of reports) {
+      expect(Object.keys(statuses), report).toEqual(['200'])
+      expect(responses.api401s, report).toBe(0)
+      expect(failures, report).toEqual([])
+    }
+    expect(counters, report).toMatchObject({ reuseDetections: 0, invalidGrants: 0, api401s: 0 })
+    const schedule = scheduledRenewals(durationMs, LIFETIME_SECONDS * 1_000, LEEWAY_MS)
+    expect(counters.refreshGrants, report).toBeGreaterThanOrEqual(schedule.min - 1)
+    expect(counters.refreshGrants, report).toBeLessThanOrEqual(schedule.max + 1)
+    for (const tab of tabs) expect(tab.problems).toEqual([])
+  })
+})
