@@ -19,7 +19,10 @@ export interface Refresher {
   renewAfterRejection(rejected: string, signal?: AbortSignal | null): Promise<string>
   /** How long before expiry to renew `stored`, in ms: the leeway, at most half the lifetime. */
   leewayFor(stored: StoredSession): number
-  /** Resolves when no renewal is in flight (whatever its outcome). */
+  /**
+   * Resolves when no renewal is in flight (whatever its outcome), in this tab or a sibling (whose
+   * result this tab has then adopted).
+   */
   settled(): Promise<void>
   /**
    * Epoch ms before which no proactive renewal should start: after a failure (backoff) and just
@@ -141,6 +144,7 @@ export function createRefresher(
     leewayFor,
     settled: async () => {
       await Promise.allSettled([inflight])
+      await tabs.idle()
     },
     async refresh(signal) {
       await session.ready

@@ -83,16 +83,23 @@ export function createSession(
 
   const revision = (): number => (state.status === 'active' ? (state.stored.revision ?? 0) : 0)
 
-  function activate(stored: StoredSession, change: 'restore' | 'local' | 'sibling'): void {
-    if (change === 'local') {
-      // Strictly increasing, so siblings order it after the state it replaces (or ended).
-      stored = { ...stored, revision: Math.max(Date.now(), revision() + 1, ended + 1) }
+  function activate(
+    stored: StoredSession,
+    change: 'restore' | 'login' | 'renewal' | 'sibling',
+  ): void {
+    if (change === 'login' || change === 'renewal') {
+      // Strictly increasing, so siblings order it after the state it replaces (or ended). A
+      // renewal is one step after the session it renewed, a login at least two: a login made in
+      // a sibling that had not yet heard of this renewal (both replace the same session) wins.
+      const after = Math.max(revision(), ended)
+      const next = change === 'renewal' ? after + 1 : Math.max(Date.now(), after + 2)
+      stored = { ...stored, revision: next }
     }
     generation++
     state = { status: 'active', stored }
     if (change !== 'restore') persist(stored, change === 'sibling')
     events.emit('tokens', stored.tokens)
-    onChange(change === 'local' ? { type: 'session', stored } : undefined)
+    onChange(change === 'login' || change === 'renewal' ? { type: 'session', stored } : undefined)
   }
 
   const restore = (stored: StoredSession | null): void => {
@@ -126,11 +133,11 @@ export function createSession(
       throw state.status === 'expired' ? new SessionExpiredError() : new NoSessionError()
     },
     replace(stored) {
-      activate(stored, 'local')
+      activate(stored, 'login')
     },
     commitRenewal(from, stored) {
       if (from !== generation || state.status !== 'active') return false
-      activate(stored, 'local')
+      activate(stored, 'renewal')
       return true
     },
     adopt(stored) {

@@ -16,8 +16,8 @@ export interface StoredSession {
   /** The access token's lifetime in ms when it was received, if known. */
   readonly lifetime: number | undefined
   /**
-   * Orders session states across tabs: when the session was committed (epoch ms, strictly
-   * increasing within a session). Absent until the session commits it.
+   * Orders session states across tabs (higher is newer): a login takes the time it was made in
+   * epoch ms, each renewal of it the next integer. Absent until the session commits it.
    */
   readonly revision?: number | undefined
 }

@@ -40,6 +40,11 @@ export interface CrossTab {
     generation: number,
     renew: (stored: StoredSession) => Promise<StoredSession>,
   ): Promise<StoredSession | undefined>
+  /**
+   * Resolves once no sibling is renewing (at most {@link LOCK_WAIT}): a sibling's renewal in
+   * flight has then been shared with this tab, so a logout ends (and revokes) its result.
+   */
+  idle(): Promise<void>
   /** Tells siblings about a change this tab made, and stops waits the change made pointless. */
   changed(change?: SessionChange): void
   /** Leaves the group: closes the channel and releases the lock. */
@@ -52,7 +57,12 @@ export interface CrossTab {
  * @param session - the client's session
  */
 export function alone(session: Session): CrossTab {
-  return { exclusive: (_, renew) => renew(session.current()), changed() {}, close() {} }
+  return {
+    exclusive: (_, renew) => renew(session.current()),
+    idle: async () => undefined,
+    changed() {},
+    close() {},
+  }
 }
 
 /**
@@ -116,9 +126,10 @@ export function createCrossTab(
       }
       case 'logout':
       case 'expired':
-        // Only the session that ended, or an older one: a newer login in this tab stays.
+        // Only the session that ended, or an older one: a newer login in this tab stays. A
+        // revision that is not a number (a numeric string would compare as one) is ignored.
+        if (typeof message.revision !== 'number') break
         if (state.status !== 'active' || !((state.stored.revision ?? 0) <= message.revision)) break
-        // (A revision that is not a number compares false: the message is ignored.)
         if (message.type === 'expired') session.expire(session.generation, true)
         else if (session.clear(true)) events.emit('logout', undefined)
         break
@@ -127,14 +138,19 @@ export function createCrossTab(
     }
   }
 
+  // Aborted by close(). A client disposed before its presence lock was granted (a component
+  // mounted and unmounted at once) must not take it: every later tab would wait for its answer.
+  const presence = new AbortController()
+
   /** Whether another client of this group is alive: each holds a shared presence lock. */
   async function hasSiblings(): Promise<boolean> {
     if (lease) return true
     const present = `${name}:present`
     await new Promise<void>((held) => {
       ;(locks as LockManager)
-        .request(present, { mode: 'shared' }, () => {
+        .request(present, { mode: 'shared', signal: presence.signal }, () => {
           held()
+          if (presence.signal.aborted) return
           return new Promise<void>((release) => {
             leave = release
           })
@@ -194,8 +210,27 @@ export function createCrossTab(
         kept = { release, timer: setTimeout(() => takeKept()?.(), HANDOFF) }
       }
     },
+    async idle() {
+      // This tab holds the lock (its own renewal just ended): nobody else is renewing.
+      if (kept !== undefined) return
+      const wait = { generation: -1, stop: new AbortController() }
+      // A logout elsewhere, or close(), stops the wait like any other.
+      waits.add(wait)
+      const timer = setTimeout(() => wait.stop.abort(), LOCK_WAIT)
+      try {
+        const release = await lock.acquire(wait.stop.signal)
+        release()
+      } catch {
+        // Gave up waiting, or no lock to be had: the caller goes on regardless.
+      } finally {
+        clearTimeout(timer)
+        waits.delete(wait)
+      }
+    },
     changed(change) {
       for (const wait of waits) if (wait.generation !== session.generation) wait.stop.abort()
+      // This tab has a session state of its own now (a login, an adopted one): nothing to wait for.
+      answered?.()
       if (change === undefined) return
       post(
         change.type === 'session'
@@ -206,6 +241,7 @@ export function createCrossTab(
     close() {
       for (const wait of waits) wait.stop.abort()
       takeKept()?.()
+      presence.abort()
       leave?.()
       open = false
       channel.close()

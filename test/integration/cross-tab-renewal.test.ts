@@ -1,0 +1,288 @@
+/**
+ * One renewal at a time across the tabs of an origin: the tab that takes the renewal lock (a Web
+ * Lock, or a lease over `BroadcastChannel` without Web Locks) sends the refresh token, and the
+ * others adopt its result instead of presenting the same, rotated refresh token again (RFC 9700
+ * §4.14.2). Waits for the lock are bounded; a session replaced during a renewal wins over it.
+ * Clients created in one test are the tabs (test/mocks/tabs.ts).
+ */
+
+import { setImmediate as nextMacrotask } from 'node:timers/promises'
+import type { TokenClient, TokenClientEvents } from 'freshtoken'
+import { describe, expect, it, vi } from 'vitest'
+import { useClients } from '../mocks/harness.js'
+import { API_ORIGIN, CLIENT_ID, ISSUER, useMockEnvironment } from '../mocks/setup.js'
+import { tabs } from '../mocks/tabs.js'
+import { advanceTo, stepUntilSettled, T0 } from '../mocks/time.js'
+
+const { mock } = useMockEnvironment()
+
+const { create: createClient, onCleanup } = useClients(
+  {
+    clientId: CLIENT_ID,
+    tokenEndpoint: `${ISSUER}/oauth/token`,
+    revocationEndpoint: `${ISSUER}/oauth/revoke`,
+    apiOrigins: [API_ORIGIN],
+  },
+  {
+    fakeTimers: T0,
+    teardown: () => {
+      vi.restoreAllMocks()
+      localStorage.clear()
+    },
+  },
+)
+
+const RENEWAL_LOCK = `freshtoken:${CLIENT_ID}:renewal`
+
+/** Advances fake time in 10 ms steps until `promise` settles (at most `limit` ms). */
+const advanceUntil = stepUntilSettled(10)
+
+/** Collects every payload of `event`. */
+function collect<E extends keyof TokenClientEvents>(
+  auth: TokenClient,
+  event: E,
+): TokenClientEvents[E][] {
+  const seen: TokenClientEvents[E][] = []
+  auth.on(event, (payload) => seen.push(payload))
+  return seen
+}
+
+/**
+ * Opens `count` tabs (clients of one origin and client id) and logs in in the first; resolves
+ * once every tab holds the session.
+ */
+async function loggedInTabs(
+  count: number,
+  options: Parameters<typeof createClient>[0] = {},
+): Promise<TokenClient[]> {
+  const opened = Array.from({ length: count }, () => createClient(options))
+  const tokens = opened[0]?.setTokens(mock.issueTokens())
+  await advanceUntil(Promise.all(opened.map((tab) => tab.getAccessToken())))
+  for (const tab of opened) expect(tab.tokens).toEqual(tokens)
+  return opened
+}
+
+/** Holds the renewal lock from outside the SDK (a tab stuck mid-renewal); returns its release. */
+async function holdRenewalLock(): Promise<() => void> {
+  let release: (() => void) | undefined
+  void navigator.locks.request(
+    RENEWAL_LOCK,
+    () =>
+      new Promise<void>((resolve) => {
+        release = resolve
+      }),
+  )
+  await nextMacrotask()
+  expect(tabs.held(RENEWAL_LOCK)).toBe(1)
+  onCleanup(() => release?.())
+  return () => release?.()
+}
+
+describe('an expired access token in several tabs', () => {
+  it('is renewed once: every tab ends with the same tokens; refresh fires in the renewing tab only', async () => {
+    const open = await loggedInTabs(3)
+    const [a, b, c] = open as [TokenClient, TokenClient, TokenClient]
+    const login = a.tokens
+    const refreshes = open.map((tab) => collect(tab, 'refresh'))
+    const tokens = open.map((tab) => collect(tab, 'tokens'))
+    vi.setSystemTime(T0 + 61_000)
+
+    const [response, token, fetched] = await Promise.all([
+      a.fetch(`${API_ORIGIN}/me`),
+      b.getAccessToken(),
+      c.fetch(`${API_ORIGIN}/me`),
+    ])
+
+    expect(mock.counters.token).toBe(1)
+    expect(mock.counters.reuseDetected).toBe(0)
+    expect([response.status, fetched.status]).toEqual([200, 200])
+    const renewed = a.tokens
+    expect(renewed?.accessToken).not.toBe(login?.accessToken)
+    expect(token).toBe(renewed?.accessToken)
+    expect(open.map((tab) => tab.tokens)).toEqual([renewed, renewed, renewed])
+    expect(refreshes.map((seen) => seen.length)).toEqual([1, 0, 0])
+    expect(tokens.map((seen) => seen.length)).toEqual([1, 1, 1])
+    expect(mock.introspect(renewed?.refreshToken ?? '').state).toBe('active')
+  })
+
+  it('is renewed once when messages take 50 ms to arrive (less than the hand-off)', async () => {
+    const open = await loggedInTabs(3)
+    tabs.messageDelay = 50
+    vi.setSystemTime(T0 + 61_000)
+
+    const results = await advanceUntil(Promise.all(open.map((tab) => tab.getAccessToken())))
+
+    expect(mock.counters.token).toBe(1)
+    expect(mock.counters.reuseDetected).toBe(0)
+    expect(new Set(results).size).toBe(1)
+    expect(open.map((tab) => tab.tokens?.accessToken)).toEqual(results)
+  })
+
+  it('is renewed once when messages take 5 s: a waiting tab adopts from the shared store', async () => {
+    const a = createClient({ storage: 'local' })
+    const login = a.setTokens(mock.issueTokens())
+    tabs.messageDelay = 5_000
+    // Restored from localStorage at once: no need to ask a sibling.
+    const b = createClient({ storage: 'local' })
+    expect(b.tokens).toEqual(login)
+    vi.setSystemTime(T0 + 61_000)
+
+    const renewal = a.getAccessToken()
+    const waiting = b.getAccessToken()
+    const [renewed, adopted] = await advanceUntil(Promise.all([renewal, waiting]), 1_000)
+
+    expect(Date.now() - T0 - 61_000).toBeLessThan(1_000)
+    expect(adopted).toBe(renewed)
+    expect(b.tokens?.accessToken).toBe(renewed)
+    expect(mock.counters.token).toBe(1)
+    expect(mock.counters.reuseDetected).toBe(0)
+    // The message, arriving late, changes nothing.
+    await vi.advanceTimersByTimeAsync(5_000)
+    expect(b.tokens?.accessToken).toBe(renewed)
+  })
+})
+
+describe('proactive renewal in several tabs', () => {
+  it.each([
+    { count: 1, delay: 0 },
+    { count: 4, delay: 0 },
+    { count: 4, delay: 50 },
+  ])(
+    '$count tab(s), messages delayed $delay ms, renew 20 times in 10 lifetimes, as one tab alone',
+    async ({ count, delay }) => {
+      const open = await loggedInTabs(count)
+      tabs.messageDelay = delay
+
+      // A 60 s token is renewed 29 to 30 s into its lifetime: 20 times in 600 s.
+      await advanceTo(10 * 60_000)
+
+      expect(mock.counters.token).toBe(20)
+      expect(mock.counters.tokenSuccess).toBe(20)
+      expect(mock.counters.reuseDetected).toBe(0)
+      await vi.advanceTimersByTimeAsync(delay)
+      const current = open[0]?.tokens
+      expect(open.map((tab) => tab.tokens)).toEqual(Array(count).fill(current))
+      expect(mock.introspect(current?.refreshToken ?? '').state).toBe('active')
+    },
+  )
+
+  it('renews once per lifetime when every tab draws the same jitter and fires at the same instant', async () => {
+    vi.spyOn(Math, 'random').mockReturnValue(0.5)
+    const open = await loggedInTabs(4)
+    await advanceTo(10 * 60_000)
+    expect(mock.counters.token).toBe(20)
+    expect(mock.counters.reuseDetected).toBe(0)
+    expect(new Set(open.map((tab) => tab.tokens?.accessToken)).size).toBe(1)
+  })
+})
+
+describe('a renewal lock that is not released', () => {
+  it('makes a renewal give up after 35 s with token_endpoint_unavailable, keeping the session', async () => {
+    const [auth] = (await loggedInTabs(1)) as [TokenClient]
+    const login = auth.tokens
+    const errors = collect(auth, 'error')
+    const release = await holdRenewalLock()
+
+    const renewal = auth.refresh()
+    renewal.catch(() => undefined)
+    await vi.advanceTimersByTimeAsync(35_000 - 1)
+    expect(errors).toEqual([])
+    await vi.advanceTimersByTimeAsync(1)
+    await expect(renewal).rejects.toMatchObject({ code: 'token_endpoint_unavailable' })
+    expect(errors).toHaveLength(1)
+    expect(mock.counters.token).toBe(0)
+    expect(auth.tokens).toBe(login)
+    expect(await auth.getAccessToken()).toBe(login?.accessToken)
+
+    // Once the lock is free, the next renewal goes through.
+    release()
+    await vi.advanceTimersByTimeAsync(1_000)
+    const renewed = await advanceUntil(auth.refresh())
+    expect(renewed.accessToken).not.toBe(login?.accessToken)
+    expect(auth.tokens).toBe(renewed)
+    expect(mock.counters.tokenSuccess).toBeGreaterThanOrEqual(1)
+    expect(mock.counters.reuseDetected).toBe(0)
+  })
+})
+
+describe('without Web Locks', () => {
+  it('renews once for concurrent renewals in 3 tabs, and sequential renewals keep working', async () => {
+    tabs.webLocks = false
+    const open = await loggedInTabs(3)
+    const [a, b, c] = open as [TokenClient, TokenClient, TokenClient]
+    vi.setSystemTime(Date.now() + 61_000)
+
+    const results = await advanceUntil(Promise.all(open.map((tab) => tab.getAccessToken())))
+    expect(mock.counters.token).toBe(1)
+    expect(new Set(results).size).toBe(1)
+
+    for (const [round, tab] of [b, c, a, b].entries()) {
+      const renewed = await advanceUntil(tab.refresh())
+      await vi.advanceTimersByTimeAsync(1)
+      expect(mock.counters.token).toBe(round + 2)
+      expect(open.map((other) => other.tokens)).toEqual([renewed, renewed, renewed])
+    }
+    expect(mock.counters.tokenSuccess).toBe(5)
+    expect(mock.counters.reuseDetected).toBe(0)
+  })
+})
+
+describe('a login in one tab while another renews', () => {
+  it('wins: after the renewal completes, every tab holds the new login', async () => {
+    const open = await loggedInTabs(3)
+    const [a, b] = open as [TokenClient, TokenClient, TokenClient]
+    const refreshes = collect(a, 'refresh')
+    mock.injectFault({ type: 'latency', ms: 3_000 })
+
+    const renewal = a.refresh()
+    await vi.advanceTimersByTimeAsync(0)
+    expect(mock.counters.token).toBe(1)
+    const login = b.setTokens(mock.issueTokens())
+    await advanceUntil(renewal)
+
+    expect(open.map((tab) => tab.tokens)).toEqual([login, login, login])
+    expect(refreshes).toEqual([])
+    expect(await a.getAccessToken()).toBe(login.accessToken)
+  })
+
+  it('wins when the renewal is answered while the login is still on its way to the renewing tab', async () => {
+    const open = await loggedInTabs(3)
+    const [a, b] = open as [TokenClient, TokenClient, TokenClient]
+    tabs.messageDelay = 50
+    mock.injectFault({ type: 'latency', ms: 1_000 })
+
+    const renewal = a.refresh()
+    await vi.advanceTimersByTimeAsync(980)
+    // B logs in 20 ms before A's renewal is answered; A hears of it 30 ms after.
+    const login = b.setTokens(mock.issueTokens())
+    await advanceUntil(renewal)
+    await vi.advanceTimersByTimeAsync(100)
+
+    expect(open.map((tab) => tab.tokens)).toEqual([login, login, login])
+  })
+})
+
+describe('a logout in one tab while another renews', () => {
+  it.each([0, 50])(
+    'ends the session in every tab, whenever the renewal is answered (messages delayed %i ms)',
+    async (delay) => {
+      const open = await loggedInTabs(3)
+      const [a, , c] = open as [TokenClient, TokenClient, TokenClient]
+      tabs.messageDelay = delay
+      mock.injectFault({ type: 'latency', ms: 1_000 })
+
+      const renewal = c.refresh()
+      renewal.catch(() => undefined)
+      await vi.advanceTimersByTimeAsync(980)
+      // A logs out 20 ms before C's renewal is answered; C hears of it only after.
+      await advanceUntil(a.logout())
+      await advanceUntil(renewal.catch(() => undefined))
+      await vi.advanceTimersByTimeAsync(1_000)
+
+      expect(open.map((tab) => tab.tokens)).toEqual([null, null, null])
+      await expect(c.getAccessToken()).rejects.toMatchObject({ code: 'no_session' })
+      expect(mock.counters.revocation).toBe(1)
+      expect(mock.counters.reuseDetected).toBe(0)
+    },
+  )
+})
