@@ -49,7 +49,8 @@ export function createWebLock(locks: LockManager, name: string): RenewalLock {
 /**
  * The fallback when Web Locks are missing: a lease claimed over the tabs' channel. A tab claims,
  * waits {@link CLAIM_WINDOW} for a competing claim (the earlier claim wins, then the smaller id),
- * and a tab that holds the lease answers every claim with `held`.
+ * and a tab that holds the lease answers every claim with `held`. A tab that stops claiming (it
+ * lost, then a sibling's result made the wait pointless) withdraws its claim with `release`.
  *
  * @param post - sends a message to every sibling
  */
@@ -57,37 +58,34 @@ export function createChannelLease(post: (message: LeaseMessage) => void): Chann
   const id = Math.random().toString(36).slice(2)
   let holding = false
   let claim: { at: number; lost: boolean } | undefined
-  /** Until when a sibling is taken to hold the lease (0: nobody). */
-  let siblingUntil = 0
+  /** Siblings that claimed or hold the lease, with when their claim lapses. */
+  const siblings = new Map<string, number>()
   let wake: (() => void) | undefined
 
-  /** Resolves after `ms`, or earlier when a release arrives (if `wakeable`); rejects on abort. */
+  /** Resolves after `ms`, or earlier when a sibling releases (if `wakeable`); rejects on abort. */
   const pause = (ms: number, signal: AbortSignal, wakeable: boolean): Promise<void> =>
     new Promise((resolve, reject) => {
-      const done = (): void => {
+      const settle = (): void => {
         clearTimeout(timer)
-        signal.removeEventListener('abort', onAbort)
-        if (wake === done) wake = undefined
-        resolve()
+        signal.removeEventListener('abort', settle)
+        if (wake === settle) wake = undefined
+        if (signal.aborted) reject(signal.reason)
+        else resolve()
       }
-      const onAbort = (): void => {
-        done()
-        reject(signal.reason)
-      }
-      const timer = setTimeout(done, ms)
-      signal.addEventListener('abort', onAbort, { once: true })
-      if (wakeable) wake = done
+      const timer = setTimeout(settle, ms)
+      signal.addEventListener('abort', settle, { once: true })
+      if (wakeable) wake = settle
     })
 
   return {
     receive(message) {
       if (message.id === id) return
       if (message.type === 'release') {
-        siblingUntil = 0
+        siblings.delete(message.id)
         wake?.()
         return
       }
-      siblingUntil = Date.now() + LEASE_LAPSE
+      siblings.set(message.id, Date.now() + LEASE_LAPSE)
       if (message.type !== 'claim') {
         if (claim) claim.lost = true
       } else if (holding) {
@@ -97,27 +95,37 @@ export function createChannelLease(post: (message: LeaseMessage) => void): Chann
       }
     },
     async acquire(signal) {
-      for (;;) {
-        signal.throwIfAborted()
-        if (Date.now() < siblingUntil) {
-          await pause(siblingUntil - Date.now(), signal, true)
-          continue
+      let claimed = false
+      try {
+        for (;;) {
+          signal.throwIfAborted()
+          const busyUntil = Math.max(0, ...siblings.values())
+          if (Date.now() < busyUntil) {
+            await pause(busyUntil - Date.now(), signal, true)
+            continue
+          }
+          siblings.clear()
+          const mine = { at: Date.now(), lost: false }
+          claim = mine
+          claimed = true
+          post({ type: 'claim', id, at: mine.at })
+          try {
+            await pause(CLAIM_WINDOW, signal, false)
+          } finally {
+            claim = undefined
+          }
+          if (mine.lost) continue
+          // Whoever claimed meanwhile lost to this claim and waits for its release.
+          siblings.clear()
+          holding = true
+          return () => {
+            holding = false
+            post({ type: 'release', id })
+          }
         }
-        const mine = { at: Date.now(), lost: false }
-        claim = mine
-        post({ type: 'claim', id, at: mine.at })
-        try {
-          await pause(CLAIM_WINDOW, signal, false)
-        } finally {
-          claim = undefined
-        }
-        if (mine.lost) continue
-        holding = true
-        siblingUntil = 0
-        return () => {
-          holding = false
-          post({ type: 'release', id })
-        }
+      } catch (error) {
+        if (claimed) post({ type: 'release', id })
+        throw error
       }
     },
   }

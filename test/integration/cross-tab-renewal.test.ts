@@ -227,6 +227,34 @@ describe('without Web Locks', () => {
   })
 })
 
+describe('without Web Locks, a tab that stops waiting for the lease', () => {
+  it('withdraws its claim, so the holder renews again without waiting for it to lapse', async () => {
+    tabs.webLocks = false
+    const [a, b] = (await loggedInTabs(2)) as [TokenClient, TokenClient]
+    mock.injectFault({ type: 'latency', ms: 1_000 })
+    // Messages take 80 ms: b claims 60 ms after a, before a's claim reaches it, and b's claim
+    // reaches a after a's 100 ms claim window, while a holds the lease.
+    tabs.messageDelay = 80
+    const first = a.refresh()
+    await vi.advanceTimersByTimeAsync(60)
+    const joined = b.refresh()
+    await vi.advanceTimersByTimeAsync(140)
+    expect(mock.counters.token).toBe(1)
+    const renewed = await advanceUntil(first)
+    expect(await advanceUntil(joined)).toEqual(renewed)
+    expect(mock.counters.token).toBe(1)
+    await vi.advanceTimersByTimeAsync(500) // past the hand-off: a no longer holds the lease
+
+    // b lost to a's earlier claim, then adopted a's result; a renews again within a second, not
+    // after the 35 s that b's forgotten claim would take to lapse.
+    const start = Date.now()
+    const next = await advanceUntil(a.refresh(), 1_000)
+    expect(Date.now() - start).toBeLessThan(1_000)
+    expect(next.accessToken).not.toBe(renewed.accessToken)
+    expect(mock.counters).toMatchObject({ token: 2, tokenSuccess: 2, reuseDetected: 0 })
+  })
+})
+
 describe('a login in one tab while another renews', () => {
   it('wins: after the renewal completes, every tab holds the new login', async () => {
     const open = await loggedInTabs(3)
