@@ -142,28 +142,32 @@ export function createCrossTab(
   // mounted and unmounted at once) must not take it: every later tab would wait for its answer.
   const presence = new AbortController()
 
-  /** Whether another client of this group is alive: each holds a shared presence lock. */
+  // Every client of the group holds a shared presence lock while it lives.
+  const present = `${name}:present`
+  const inGroup = new Promise<void>((held) => {
+    if (lease) return held()
+    ;(locks as LockManager)
+      .request(present, { mode: 'shared', signal: presence.signal }, () => {
+        held()
+        if (presence.signal.aborted) return
+        return new Promise<void>((release) => {
+          leave = release
+        })
+      })
+      .catch(() => held())
+  })
+
+  /** Whether another client of this group is alive (always assumed without Web Locks). */
   async function hasSiblings(): Promise<boolean> {
     if (lease) return true
-    const present = `${name}:present`
-    await new Promise<void>((held) => {
-      ;(locks as LockManager)
-        .request(present, { mode: 'shared', signal: presence.signal }, () => {
-          held()
-          if (presence.signal.aborted) return
-          return new Promise<void>((release) => {
-            leave = release
-          })
-        })
-        .catch(() => held())
-    })
+    await inGroup
     const { held = [] } = await (locks as LockManager).query()
     return held.filter((info) => info.name === present).length > 1
   }
 
   // A tab opened later asks its siblings for the session and waits a moment for the answer,
   // unless it is alone or the shared storage already had the session.
-  const joined = (async () => {
+  async function join(): Promise<void> {
     const restored = shared && session.state.status === 'active'
     const siblings = await hasSiblings().catch(() => true)
     let timer: ReturnType<typeof setTimeout> | undefined
@@ -176,8 +180,14 @@ export function createCrossTab(
     await answer
     clearTimeout(timer)
     answered = undefined
-  })()
-  session.restoreFrom(joined)
+  }
+  session.restoreFrom(join())
+  // A page restored from the back/forward cache missed every message meanwhile: it asks again
+  // before it renews (the schedule's own pageshow check waits for session.ready).
+  const onPageShow = (event: Event): void => {
+    if ((event as PageTransitionEvent).persisted) session.restoreFrom(join())
+  }
+  globalThis.addEventListener?.('pageshow', onPageShow)
 
   return {
     async exclusive(generation, renew) {
@@ -239,6 +249,7 @@ export function createCrossTab(
       )
     },
     close() {
+      globalThis.removeEventListener?.('pageshow', onPageShow)
       for (const wait of waits) wait.stop.abort()
       takeKept()?.()
       presence.abort()

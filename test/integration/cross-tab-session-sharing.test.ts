@@ -128,6 +128,29 @@ describe('a login in one tab', () => {
   })
 })
 
+describe('a tab restored from the back/forward cache', () => {
+  it('asks its siblings again before renewing, so it never sends the refresh token they rotated', async () => {
+    const [a, b] = openTabs(2) as [TokenClient, TokenClient]
+    a.setTokens(mock.issueTokens())
+    await advanceUntil(b.getAccessToken())
+
+    // b sits in the back/forward cache: it misses a's renewal.
+    tabs.deliver = () => false
+    const renewed = await advanceUntil(a.refresh())
+    await deliver()
+    expect(b.tokens?.accessToken).not.toBe(renewed.accessToken)
+    tabs.deliver = () => true
+
+    // Back in view, it renews at once (an explicit refresh, so that only b renews).
+    window.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: true }))
+    const renewedInB = await advanceUntil(b.refresh())
+    expect(mock.counters).toMatchObject({ token: 2, tokenSuccess: 2, reuseDetected: 0 })
+    await deliver()
+    expect(a.tokens).toEqual(renewedInB)
+    expect(b.tokens).toEqual(renewedInB)
+  })
+})
+
 describe('a logout in one tab', () => {
   it('ends the session in every tab: each fires logout, holds no tokens, and revocation runs once', async () => {
     const [a, b, c] = openTabs(3) as [TokenClient, TokenClient, TokenClient]

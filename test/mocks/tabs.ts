@@ -16,6 +16,11 @@ export interface Tabs {
   messageDelay: number
   /** Whether `navigator.locks` exists; set before creating clients (the SDK reads it then). */
   webLocks: boolean
+  /**
+   * Whether a message is delivered (default: all are). Returning false models a page that misses
+   * it, such as one kept in the back/forward cache.
+   */
+  deliver: (data: unknown) => boolean
   /** Every message posted so far, in order, as `[channel name, data]`. */
   readonly posted: [string, unknown][]
   /** Locks currently held, by name. */
@@ -41,6 +46,7 @@ class FakeBroadcastChannel extends EventTarget {
     const targets = [...channels].filter(
       (channel) => channel !== this && channel.name === this.name,
     )
+    if (!tabs.deliver(data)) return
     for (const target of targets) {
       const copy = structuredClone(data)
       const deliver = () => target.receive(copy)
@@ -141,11 +147,13 @@ export const tabs: Tabs = {
     messageDelay = ms
   },
   webLocks: true,
+  deliver: () => true,
   posted,
   held: (name) => held.filter((lock) => name === undefined || lock.name === name).length,
   reset() {
     messageDelay = 0
     tabs.webLocks = true
+    tabs.deliver = () => true
     posted.length = 0
     // A new browser: locks left by a test (a release timer that fake time never reached) go.
     held.length = 0
