@@ -2,12 +2,8 @@ import { TokenEndpointUnavailableError } from '../errors.js'
 import type { Emitter } from '../events.js'
 import type { Session, SessionChange } from '../session.js'
 import { decodeSession, encodeSession, type SessionStore, type StoredSession } from '../storage.js'
-import {
-  createChannelLease,
-  createWebLock,
-  type LeaseMessage,
-  type RenewalLock,
-} from './renewal-lock.js'
+import type { ChannelLease, LeaseMessage } from './channel-lease.js'
+import { createWebLock, type RenewalLock } from './renewal-lock.js'
 
 /**
  * How long a renewal waits for a sibling's: longer than one token exchange may take (30 s), so
@@ -94,8 +90,15 @@ export function createCrossTab(
     if (open) channel.postMessage(message)
   }
   const locks = (globalThis as { navigator?: { locks?: LockManager } }).navigator?.locks
-  const lease = typeof locks?.request === 'function' ? undefined : createChannelLease(post)
-  const lock: RenewalLock = lease ?? createWebLock(locks as LockManager, `${name}:renewal`)
+  // The lease is only for browsers without Web Locks, so it is loaded only there. Messages that
+  // arrive meanwhile wait in the promise's queue, in order.
+  const lease: Promise<ChannelLease> | undefined =
+    typeof locks?.request === 'function'
+      ? undefined
+      : import('./channel-lease.js').then(({ createChannelLease }) => createChannelLease(post))
+  const lock: RenewalLock = lease
+    ? { acquire: async (signal) => (await lease).acquire(signal) }
+    : createWebLock(locks as LockManager, `${name}:renewal`)
   const waits = new Set<{ readonly generation: number; readonly stop: AbortController }>()
   let answered: (() => void) | undefined
   let leave: (() => void) | undefined
@@ -134,7 +137,10 @@ export function createCrossTab(
         else if (session.clear(true)) events.emit('logout', undefined)
         break
       default:
-        lease?.receive(message as LeaseMessage)
+        lease?.then(
+          (it) => it.receive(message as LeaseMessage),
+          () => undefined,
+        )
     }
   }
 
