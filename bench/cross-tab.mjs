@@ -75,26 +75,35 @@ export async function benchCrossTab() {
   }
   const { openSessionTabs, runBusyTabs, startTestApp } = await import('../test/e2e/test-app.ts')
 
-  const [chromium, shared, alone] = await Promise.all([
+  const [chromium, shared, alone, uncoordinated] = await Promise.all([
     launchChromium(),
+    startTestApp({ accessTokenLifetime: lifetimeSeconds }),
     startTestApp({ accessTokenLifetime: lifetimeSeconds }),
     startTestApp({ accessTokenLifetime: lifetimeSeconds }),
   ])
   try {
     const options = { refreshLeeway: refreshLeewayMs }
     const started = Date.now()
-    const [sharedTabs, singleTab] = await Promise.all([
+    // For comparison, what freshtoken prevents: the same tabs without cross-tab coordination,
+    // sharing the login through localStorage as an app without it would.
+    const [sharedTabs, singleTab, uncoordinatedTabs] = await Promise.all([
       openSessionTabs(shared, chromium.context, tabs, options),
       openSessionTabs(alone, chromium.context, 1, options),
+      openSessionTabs(uncoordinated, chromium.context, tabs, {
+        ...options,
+        crossTab: false,
+        storage: 'local',
+      }),
     ])
     const reports = await runBusyTabs(
-      [...sharedTabs, ...singleTab],
+      [...sharedTabs, ...singleTab, ...uncoordinatedTabs],
       started + durationMs,
       callIntervalMs,
     )
     const lifetimes = durationMs / (lifetimeSeconds * 1_000)
     const many = summarise(reports.slice(0, tabs), shared.server.counters, lifetimes)
-    const one = summarise(reports.slice(tabs), alone.server.counters, lifetimes)
+    const one = summarise(reports.slice(tabs, tabs + 1), alone.server.counters, lifetimes)
+    const without = summarise(reports.slice(tabs + 1), uncoordinated.server.counters, lifetimes)
     const problems = [...sharedTabs, ...singleTab].flatMap((tab) => tab.problems)
 
     const early = (lifetimeSeconds * 1_000) / (lifetimeSeconds * 1_000 - refreshLeewayMs)
@@ -111,8 +120,13 @@ export async function benchCrossTab() {
       `   requests that met a 401 (${tabs} tabs): ${many.met401} of ${many.calls} (target 0: ${verdict(many.met401 === 0)}); ` +
         `${many.ok}/${many.calls} answered 200, reuse detections ${many.reuseDetections}, invalid_grant ${many.invalidGrants}`,
     )
+    console.log(
+      `   for comparison, ${tabs} tabs with crossTab: false (login shared through localStorage): ` +
+        `reuse detections ${without.reuseDetections}, invalid_grant ${without.invalidGrants}, ` +
+        `${without.ok}/${without.calls} calls answered 200`,
+    )
     if (problems.length > 0) console.log(`   page problems: ${problems.slice(0, 3).join('; ')}`)
   } finally {
-    await Promise.all([chromium.close(), shared.close(), alone.close()])
+    await Promise.all([chromium.close(), shared.close(), alone.close(), uncoordinated.close()])
   }
 }

@@ -18,7 +18,9 @@ import { distIsFresh, root } from './dist-freshness.mjs'
 
 const OVERHEAD = { rounds: 20, requests: 500, warmup: 500, target: 1.05 }
 const STAMPEDE = { calls: 1_000, runs: 3, tokenServerDelayMs: 20, target: 1 }
-const SIZE_TARGET = 5_120
+// 0.1 held the main entry to 5 kB; 0.2's cross-tab session (on by default, so always loaded) was
+// given 1.5 kB more.
+const SIZE_TARGET = 6_656
 
 if (!distIsFresh()) {
   console.log('dist/ is missing or stale: running npm run build …')
@@ -250,7 +252,7 @@ function benchSize() {
     const gzipped = gzipSync(code, { level: 9 }).length
     const chunks =
       files.length > 1
-        ? ` + ${files.length - 1} chunk(s) it imports${lazy ? ' (with issuer: discovery on demand)' : ''}`
+        ? ` + ${files.length - 1} chunk(s) it imports${lazy ? ' on demand (discovery with issuer, the lease without Web Locks)' : ''}`
         : ''
     const goal =
       target === undefined
