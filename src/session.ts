@@ -87,7 +87,8 @@ export function createSession(
     stored: StoredSession,
     change: 'restore' | 'login' | 'renewal' | 'sibling',
   ): void {
-    if (change === 'login' || change === 'renewal') {
+    const made = change === 'login' || change === 'renewal'
+    if (made) {
       // Strictly increasing, so siblings order it after the state it replaces (or ended). A
       // renewal is one step after the session it renewed, a login at least two: a login made in
       // a sibling that had not yet heard of this renewal (both replace the same session) wins.
@@ -99,7 +100,7 @@ export function createSession(
     state = { status: 'active', stored }
     if (change !== 'restore') persist(stored, change === 'sibling')
     events.emit('tokens', stored.tokens)
-    onChange(change === 'login' || change === 'renewal' ? { type: 'session', stored } : undefined)
+    onChange(made ? { type: 'session', stored } : undefined)
   }
 
   const restore = (stored: StoredSession | null): void => {
