@@ -99,6 +99,18 @@ describe('a login in one tab', () => {
     expect(localStorage.length + sessionStorage.length).toBe(0)
   })
 
+  it('is handed to a tab opened later when its siblings take 50 ms to answer', async () => {
+    const [a] = openTabs(1) as [TokenClient]
+    const tokens = a.setTokens(mock.issueTokens())
+    tabs.messageDelay = 50
+
+    const late = createClient()
+    const call = late.getAccessToken()
+    // The question and the answer each take 50 ms; the new tab waits for it, up to 200 ms.
+    expect(await advanceUntil(call, 150)).toBe(tokens.accessToken)
+    expect(mock.counters.token).toBe(0)
+  })
+
   it('does not keep a lone tab without a session waiting for a sibling that cannot answer', async () => {
     const [auth] = openTabs(1) as [TokenClient]
     const call = auth.getAccessToken()
