@@ -50,10 +50,26 @@ export interface TestAppHooks {
   logout(): Promise<void>
   /** One `auth.fetch(apiUrl + '/me')`: its final status, or the error code it rejected with. */
   callApi(): Promise<number | string>
+  /**
+   * One `auth.fetch(url)` to any URL, for APIs on other origins (see {@link TestTabOptions.apiOrigins}).
+   */
+  fetchWithAuth(url: string): Promise<AuthFetchResult>
   /** Calls the API every `intervalMs` until {@link TestAppHooks.stopLoop}. */
   startLoop(intervalMs: number): void
   /** Stops the loop; resolves with how many calls ended in each status or error code. */
   stopLoop(): Promise<Record<string, number>>
+}
+
+/** What {@link TestAppHooks.fetchWithAuth} saw. */
+export interface AuthFetchResult {
+  /** The final status `auth.fetch` resolved with; absent when it rejected. */
+  status?: number
+  /** `response.headers.get('www-authenticate')`: null when CORS hides the header from script. */
+  wwwAuthenticate?: string | null
+  /** The error code (or `String(error)`) `auth.fetch` rejected with. */
+  code?: string
+  /** Token-endpoint responses the page received during the call. */
+  tokenRequests: number
 }
 
 declare global {
@@ -72,6 +88,8 @@ export interface TestTabOptions {
   storage?: 'memory' | 'session' | 'local'
   /** @default the SDK's */
   crossTab?: boolean
+  /** Origins besides the page's own that get the token (the client's `apiOrigins`). @default [] */
+  apiOrigins?: readonly string[]
   /** Removes `navigator.locks` before the page's scripts run, as in a browser without Web Locks. */
   withoutWebLocks?: boolean
 }
@@ -137,6 +155,7 @@ function pageUrl(base: string, options: TestTabOptions): string {
   if (options.refreshLeeway !== undefined) query.set('refreshLeeway', String(options.refreshLeeway))
   if (options.storage !== undefined) query.set('storage', options.storage)
   if (options.crossTab !== undefined) query.set('crossTab', String(options.crossTab))
+  for (const origin of options.apiOrigins ?? []) query.append('api', origin)
   const search = query.toString()
   return `${base}/${search === '' ? '' : `?${search}`}`
 }

@@ -3,7 +3,8 @@
 //
 // The page, its token server and its API share one origin (the fixture server), so the token
 // endpoint and the API origin follow from `location`. Query parameters choose the options:
-//   clientId, refreshLeeway (ms), storage ('memory' | 'session' | 'local'), crossTab ('true' | 'false')
+//   clientId, refreshLeeway (ms), storage ('memory' | 'session' | 'local'), crossTab ('true' | 'false'),
+//   api (repeatable: another origin added to `apiOrigins`, for cross-origin API tests)
 import { createTokenClient, isAuthError } from 'freshtoken'
 
 const params = new URLSearchParams(location.search)
@@ -37,7 +38,7 @@ const options = {
   clientId: params.get('clientId') ?? 'spa',
   tokenEndpoint: `${location.origin}/token`,
   revocationEndpoint: `${location.origin}/revoke`,
-  apiOrigins: [location.origin],
+  apiOrigins: [location.origin, ...params.getAll('api')],
   fetch: countingFetch,
 }
 if (params.has('refreshLeeway')) options.refreshLeeway = Number(params.get('refreshLeeway'))
@@ -63,6 +64,26 @@ async function callApi() {
   } catch (error) {
     failures.push(`api call: ${codeOf(error)}`)
     return codeOf(error)
+  }
+}
+
+/**
+ * One `auth.fetch(url)` to any URL: its final status, the `WWW-Authenticate` header as script can
+ * read it (null when the API does not expose it cross-origin), and how many token-endpoint
+ * responses the call caused; or the code of the error it rejected with.
+ */
+async function fetchWithAuth(url) {
+  const tokensBefore = responses.token
+  try {
+    const response = await auth.fetch(url)
+    await response.arrayBuffer()
+    return {
+      status: response.status,
+      wwwAuthenticate: response.headers.get('www-authenticate'),
+      tokenRequests: responses.token - tokensBefore,
+    }
+  } catch (error) {
+    return { code: codeOf(error), tokenRequests: responses.token - tokensBefore }
   }
 }
 
@@ -112,6 +133,7 @@ window.testApp = {
   },
   logout: () => auth.logout(),
   callApi,
+  fetchWithAuth,
   startLoop,
   stopLoop,
 }
