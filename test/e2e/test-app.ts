@@ -104,6 +104,12 @@ export interface TestTab {
     action: (hooks: TestAppHooks, arg: A) => R | Promise<R>,
     arg?: A,
   ): Promise<R>
+  /**
+   * Reloads the page (same URL, so the same options) and waits until the new page's client
+   * exists. Its `window.testApp` is a new one: counters start at 0 and no loop runs. `problems`
+   * goes on collecting across the reload.
+   */
+  reload(): Promise<void>
   close(): Promise<void>
 }
 
@@ -211,8 +217,10 @@ async function openTab(
       delete (Navigator.prototype as { locks?: unknown }).locks
     })
   }
+  const hooksReady = () =>
+    page.waitForFunction(() => window.testApp !== undefined, undefined, { timeout: 10_000 })
   await page.goto(url)
-  await page.waitForFunction(() => window.testApp !== undefined, undefined, { timeout: 10_000 })
+  await hooksReady()
   return {
     page,
     problems,
@@ -220,6 +228,11 @@ async function openTab(
       // Like page.evaluate(fn): the action's source runs in the page, so it may use only its
       // parameters; the argument travels as JSON.
       page.evaluate(`(${action.toString()})(window.testApp, ${JSON.stringify(arg ?? null)})`),
+    async reload() {
+      // The listeners above and the init script belong to the page, so they outlive the document.
+      await page.reload()
+      await hooksReady()
+    },
     close: () => page.close(),
   }
 }

@@ -1,0 +1,260 @@
+// @vitest-environment node
+/**
+ * Every storage choice keeps one session across the tabs of a real Chromium, against a server
+ * with refresh-token rotation and reuse detection: busy tabs renew on the schedule without a
+ * 401, a reloaded tab carries on with the current session, and a tab that closes while it renews
+ * leaves its siblings with a session they can still use or one that ends cleanly.
+ *
+ * Each variant runs on a test app of its own (another origin, so another storage and lock
+ * namespace), all variants of a test at the same time.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type ChromiumSession, launchChromium } from './chromium.js'
+import {
+  type BusyTabReport,
+  openSessionTabs,
+  runBusyTabs,
+  scheduledRenewals,
+  startTestApp,
+  type TestApp,
+  type TestTab,
+} from './test-app.js'
+
+type StorageChoice = 'memory' | 'session' | 'local'
+
+const LIFETIME_SECONDS = 3
+const LIFETIME_MS = LIFETIME_SECONDS * 1_000
+const LEEWAY_MS = 300
+const CALL_INTERVAL_MS = 100
+/** Bounds every wait for something another tab (or the schedule) does. */
+const POLL = { timeout: 5_000, interval: 20 }
+
+let chromium: ChromiumSession
+const apps: TestApp[] = []
+
+/** A test app of its own (origin, server, counters) for one variant. */
+async function startApp(accessTokenLifetime = LIFETIME_SECONDS): Promise<TestApp> {
+  const app = await startTestApp({ accessTokenLifetime })
+  apps.push(app)
+  return app
+}
+
+beforeAll(async () => {
+  chromium = await launchChromium()
+})
+
+afterAll(async () => {
+  await Promise.all([chromium?.close(), ...apps.map((app) => app.close())])
+})
+
+/** What every busy tab must show: all calls 200, none met a 401, no failure. */
+function expectCleanReports(reports: readonly BusyTabReport[], report: string): void {
+  for (const { statuses, responses, failures } of reports) {
+    expect(Object.keys(statuses), report).toEqual(['200'])
+    expect(responses.api401s, report).toBe(0)
+    expect(failures, report).toEqual([])
+  }
+}
+
+describe('busy tabs with each stored session', () => {
+  const TABS = 3
+  const LIFETIMES = 3
+
+  /** Opens `TABS` tabs in one session with `storage` and keeps them busy for `LIFETIMES`. */
+  async function runSession(storage: StorageChoice) {
+    const app = await startApp()
+    const started = Date.now()
+    const tabs = await openSessionTabs(app, chromium.context, TABS, {
+      storage,
+      refreshLeeway: LEEWAY_MS,
+    })
+    const reports = await runBusyTabs(tabs, started + LIFETIMES * LIFETIME_MS, CALL_INTERVAL_MS)
+    const tokens = await Promise.all(tabs.map((tab) => tab.run((hooks) => hooks.accessToken())))
+    return { storage, tabs, reports, tokens, counters: { ...app.server.counters } }
+  }
+
+  it(`renew on the schedule between ${TABS} busy tabs with 'local' and with 'session' storage`, async () => {
+    const durationMs = LIFETIMES * LIFETIME_MS
+    const schedule = scheduledRenewals(durationMs, LIFETIME_MS, LEEWAY_MS)
+    const runs = await Promise.all([runSession('local'), runSession('session')])
+
+    for (const { tabs, reports, tokens, counters, ...run } of runs) {
+      const report = JSON.stringify({ ...run, counters, schedule, reports })
+      expectCleanReports(reports, report)
+      for (const { statuses } of reports) {
+        expect(statuses['200'], report).toBeGreaterThan(durationMs / CALL_INTERVAL_MS / 4)
+      }
+      expect(counters, report).toMatchObject({ reuseDetections: 0, invalidGrants: 0, api401s: 0 })
+      expect(counters.refreshGrants, report).toBeGreaterThanOrEqual(schedule.min - 1)
+      expect(counters.refreshGrants, report).toBeLessThanOrEqual(schedule.max + 1)
+      // One tab renewed each time and the others adopted its tokens: they end on one session.
+      const renewedInTabs = reports.reduce((sum, { events }) => sum + events.refresh, 0)
+      expect(renewedInTabs, report).toBe(counters.refreshGrants)
+      expect(new Set(tokens).size, report).toBe(1)
+      for (const tab of tabs) expect(tab.problems, report).toEqual([])
+    }
+  })
+})
+
+describe('a reloaded tab', () => {
+  /**
+   * Two busy tabs; once a renewal has reached both, the second reloads. It must pick up the
+   * session its sibling holds without a token request, then stay busy through another renewal.
+   */
+  async function reloadDuringSession(storage: StorageChoice) {
+    const app = await startApp()
+    const [kept, reloaded] = (await openSessionTabs(app, chromium.context, 2, {
+      storage,
+      refreshLeeway: LEEWAY_MS,
+    })) as [TestTab, TestTab]
+    const initial = await kept.run((hooks) => hooks.accessToken())
+    await kept.run((hooks, interval) => hooks.startLoop(interval), CALL_INTERVAL_MS)
+    await reloaded.run((hooks, interval) => hooks.startLoop(interval), CALL_INTERVAL_MS)
+
+    // Right after a renewal has reached both tabs the next one is most of a lifetime away, so
+    // any token request until then would be one made just for joining.
+    await expect
+      .poll(() => app.server.counters.refreshGrants, { ...POLL, timeout: 2 * LIFETIME_MS })
+      .toBeGreaterThanOrEqual(1)
+    const renewed = async () => {
+      const token = await sessionOf([kept, reloaded])
+      return token !== initial ? token : undefined
+    }
+    await expect.poll(renewed, POLL).toEqual(expect.any(String))
+    const beforeReload = { ...app.server.counters }
+    const renewedBeforeReload = await reloaded.run((hooks) => hooks.events.refresh)
+    const sessionBeforeReload = await kept.run((hooks) => hooks.accessToken())
+
+    await reloaded.reload()
+    const joined = await reloaded.run((hooks) => hooks.getAccessToken())
+    const afterJoin = {
+      sibling: await kept.run((hooks) => hooks.accessToken()),
+      tokenResponses: await reloaded.run((hooks) => hooks.responses.token),
+      counters: { ...app.server.counters },
+    }
+    // Its refresh token is the current one too: a renewal of its own is no reuse.
+    const ownRenewal = await reloaded.run((hooks) => hooks.refresh())
+    await expect.poll(() => kept.run((hooks) => hooks.accessToken()), POLL).toBe(ownRenewal.token)
+
+    // Another lifetime of work, so at least one renewal happens after the reload.
+    await reloaded.run((hooks, interval) => hooks.startLoop(interval), CALL_INTERVAL_MS)
+    const reports = await runBusyTabs(
+      [kept, reloaded],
+      Date.now() + LIFETIME_MS + 500,
+      CALL_INTERVAL_MS,
+    )
+    await expect.poll(() => sessionOf([kept, reloaded]), POLL).toEqual(expect.any(String))
+    return {
+      storage,
+      tabs: [kept, reloaded],
+      renewedBeforeReload,
+      sessionBeforeReload,
+      beforeReload,
+      joined,
+      afterJoin,
+      ownRenewal,
+      reports,
+      counters: { ...app.server.counters },
+    }
+  }
+
+  it("carries on with the current session with 'memory', 'session' and 'local' storage", async () => {
+    const runs = await Promise.all(
+      (['memory', 'session', 'local'] as const).map((storage) => reloadDuringSession(storage)),
+    )
+
+    for (const run of runs) {
+      const { tabs, sessionBeforeReload, beforeReload, joined, afterJoin, ownRenewal } = run
+      const { reports, counters } = run
+      const report = JSON.stringify({ ...run, tabs: undefined })
+      // The reloaded tab has the session its sibling holds, and nobody asked the server for it.
+      expect(joined, report).toEqual({ token: sessionBeforeReload })
+      expect(afterJoin.sibling, report).toBe(sessionBeforeReload)
+      expect(afterJoin.tokenResponses, report).toBe(0)
+      expect(afterJoin.counters.tokenRequests, report).toBe(beforeReload.tokenRequests)
+      expect(ownRenewal.token, report).toEqual(expect.any(String))
+      // And it keeps working through the next scheduled renewal, whichever tab makes it.
+      expectCleanReports(reports, report)
+      expect(counters.refreshGrants, report).toBeGreaterThan(beforeReload.refreshGrants + 1)
+      expect(counters, report).toMatchObject({ reuseDetections: 0, invalidGrants: 0, api401s: 0 })
+      for (const tab of tabs) expect(tab.problems, report).toEqual([])
+    }
+  })
+})
+
+describe('a tab closed while it renews', () => {
+  it('leaves its sibling a session that works or one that ends cleanly, as the server decided', async () => {
+    // Tokens that outlive the test: the only renewals are the ones made here.
+    const app = await startApp(60)
+    const [sibling, closing] = (await openSessionTabs(app, chromium.context, 2)) as [
+      TestTab,
+      TestTab,
+    ]
+    const initial = await sibling.run((hooks) => hooks.accessToken())
+    // The closing tab's token request is held in the browser, so the tab is still renewing (and
+    // holds the lock) when it closes.
+    let held!: () => void
+    const requestHeld = new Promise<void>((resolve) => {
+      held = resolve
+    })
+    await closing.page.route('**/token', () => held())
+    // Not awaited: the page goes away before its renewal can settle.
+    await closing.run((hooks) => {
+      void hooks.refresh()
+    })
+    await requestHeld
+    await closing.close()
+    // Chromium lets go of an intercepted request when its tab closes: it may still reach the
+    // server, which then rotates the refresh token and answers nobody. Wait (bounded) to see.
+    const sent = await reachesServer(() => app.server.counters.refreshGrants > 0, 1_000)
+    const afterClose = { ...app.server.counters }
+
+    expect(await sibling.run((hooks) => hooks.callApi())).toBe(200)
+    const started = Date.now()
+    const renewed = await sibling.run((hooks) => hooks.refresh())
+    const renewalMs = Date.now() - started
+    const counters = { ...app.server.counters }
+    const report = JSON.stringify({ sent, afterClose, renewed, renewalMs, counters })
+
+    // The closed tab's lock went with it: the sibling renewed at once, without waiting for it.
+    expect(renewalMs, report).toBeLessThan(2_000)
+    if (afterClose.rotations === 0) {
+      // The server never processed the closed tab's request: the sibling's token is current.
+      expect(renewed.token, report).toEqual(expect.any(String))
+      expect(renewed.token, report).not.toBe(initial)
+      expect(await sibling.run((hooks) => hooks.callApi()), report).toBe(200)
+      expect(counters, report).toMatchObject({ reuseDetections: 0, invalidGrants: 0 })
+      expect(sibling.problems, report).toEqual([])
+    } else {
+      // The server rotated for a tab that is gone: no tab can know the new refresh token, and
+      // presenting the old one is a reuse. The session ends, and the sibling says so cleanly.
+      expect(renewed, report).toEqual({ code: 'session_expired' })
+      expect(await sibling.run((hooks) => hooks.events), report).toMatchObject({
+        expired: 1,
+        refresh: 0,
+      })
+      expect(counters, report).toMatchObject({ rotations: 1, reuseDetections: 1, invalidGrants: 1 })
+      expect(await sibling.run((hooks) => hooks.getAccessToken()), report).toEqual({
+        code: 'session_expired',
+      })
+      // The token endpoint's 400 is the one console error, in the sibling that received it.
+      expect(sibling.problems, report).toEqual([expect.stringMatching(/status of 400/)])
+    }
+  })
+})
+
+/** The access token every tab of `tabs` holds, or undefined while they differ. */
+async function sessionOf(tabs: readonly TestTab[]): Promise<string | null | undefined> {
+  const tokens = await Promise.all(tabs.map((tab) => tab.run((hooks) => hooks.accessToken())))
+  return tokens.every((token) => token === tokens[0]) ? tokens[0] : undefined
+}
+
+/** Whether `condition` holds within `timeoutMs`, checked every 20 ms. */
+async function reachesServer(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) return false
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  return true
+}
