@@ -7,9 +7,9 @@
  */
 
 import { setImmediate as nextMacrotask } from 'node:timers/promises'
-import type { TokenClient, TokenClientEvents } from 'freshtoken'
+import type { TokenClient } from 'freshtoken'
 import { describe, expect, it, vi } from 'vitest'
-import { useClients } from '../mocks/harness.js'
+import { collect, useClients } from '../mocks/harness.js'
 import { API_ORIGIN, CLIENT_ID, ISSUER, useMockEnvironment } from '../mocks/setup.js'
 import { tabs } from '../mocks/tabs.js'
 import { advanceTo, stepUntilSettled, T0 } from '../mocks/time.js'
@@ -36,16 +36,6 @@ const RENEWAL_LOCK = `freshtoken:${CLIENT_ID}:renewal`
 
 /** Advances fake time in 10 ms steps until `promise` settles (at most `limit` ms). */
 const advanceUntil = stepUntilSettled(10)
-
-/** Collects every payload of `event`. */
-function collect<E extends keyof TokenClientEvents>(
-  auth: TokenClient,
-  event: E,
-): TokenClientEvents[E][] {
-  const seen: TokenClientEvents[E][] = []
-  auth.on(event, (payload) => seen.push(payload))
-  return seen
-}
 
 /**
  * Opens `count` tabs (clients of one origin and client id) and logs in in the first; resolves

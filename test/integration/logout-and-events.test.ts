@@ -7,13 +7,11 @@ import {
   createTokenClient,
   isAuthError,
   SessionExpiredError,
-  type TokenClient,
-  type TokenClientEvents,
   TokenEndpointUnavailableError,
 } from 'freshtoken'
 import type { MockFault } from 'freshtoken/testing'
 import { describe, expect, it, vi } from 'vitest'
-import { useClients } from '../mocks/harness.js'
+import { collect, useClients } from '../mocks/harness.js'
 import { recordRequestBodies } from '../mocks/requests.js'
 import { API_ORIGIN, CLIENT_ID, ISSUER, useMockEnvironment } from '../mocks/setup.js'
 import { stepUntilSettled, T0 } from '../mocks/time.js'
@@ -35,16 +33,6 @@ const {
   },
   { fakeTimers: T0, teardown: () => vi.unstubAllGlobals() },
 )
-
-/** Collects every payload of `event`. */
-function collect<E extends keyof TokenClientEvents>(
-  auth: TokenClient,
-  event: E,
-): TokenClientEvents[E][] {
-  const seen: TokenClientEvents[E][] = []
-  auth.on(event, (payload) => seen.push(payload))
-  return seen
-}
 
 /** Advances fake time in 10 ms steps until `promise` settles (at most `limit` ms). */
 const advanceUntil = stepUntilSettled(10, 120_000)

@@ -72,6 +72,16 @@ export function useClients(
   }
 }
 
+/** Collects every payload of `event` that `auth` fires from now on. */
+export function collect<E extends keyof TokenClientEvents>(
+  auth: TokenClient,
+  event: E,
+): TokenClientEvents[E][] {
+  const seen: TokenClientEvents[E][] = []
+  auth.on(event, (payload) => seen.push(payload))
+  return seen
+}
+
 /** Resolves with the payload of the next `event`. */
 export function nextEvent<E extends keyof TokenClientEvents>(
   auth: TokenClient,
