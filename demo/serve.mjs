@@ -29,8 +29,12 @@ const CONTENT_TYPES = {
 export function serveStatic(dir, port) {
   const server = createServer(async (request, response) => {
     const { pathname } = new URL(request.url ?? '/', 'http://localhost')
-    const relative = normalize(decodeURIComponent(pathname === '/' ? '/index.html' : pathname))
-    const file = join(dir, relative)
+    let file = ''
+    try {
+      file = join(dir, normalize(decodeURIComponent(pathname === '/' ? '/index.html' : pathname)))
+    } catch {
+      // A malformed escape (`/%`) names no file.
+    }
     if (!file.startsWith(dir + sep) || (request.method !== 'GET' && request.method !== 'HEAD')) {
       response.writeHead(404).end()
       return
