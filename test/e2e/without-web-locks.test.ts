@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type ChromiumSession, launchChromium } from './chromium.js'
+import { expectHealthySession, expectOnSchedule } from './healthy-session.js'
 import {
   openSessionTabs,
   runBusyTabs,
@@ -50,15 +51,8 @@ describe('tabs without Web Locks', () => {
     const counters = { ...app.server.counters }
     const report = JSON.stringify({ counters, reports })
 
-    for (const { statuses, responses, failures } of reports) {
-      expect(Object.keys(statuses), report).toEqual(['200'])
-      expect(responses.api401s, report).toBe(0)
-      expect(failures, report).toEqual([])
-    }
-    expect(counters, report).toMatchObject({ reuseDetections: 0, invalidGrants: 0, api401s: 0 })
+    expectHealthySession(reports, counters, tabs, report)
     const schedule = scheduledRenewals(durationMs, LIFETIME_SECONDS * 1_000, LEEWAY_MS)
-    expect(counters.refreshGrants, report).toBeGreaterThanOrEqual(schedule.min - 1)
-    expect(counters.refreshGrants, report).toBeLessThanOrEqual(schedule.max + 1)
-    for (const tab of tabs) expect(tab.problems).toEqual([])
+    expectOnSchedule(counters.refreshGrants, schedule, report)
   })
 })
