@@ -195,22 +195,38 @@ export function createCrossTab(
   }
   globalThis.addEventListener?.('pageshow', onPageShow)
 
+  /**
+   * Waits for the renewal lock on behalf of a renewal from `generation`; resolves to `undefined`
+   * when the wait was stopped: the session moved on (see `changed`), the client was closed, or
+   * {@link LOCK_WAIT} ran out. Rejects only when the lock API itself fails.
+   */
+  async function waitForLock(generation: number): Promise<(() => void) | undefined> {
+    const wait = { generation, stop: new AbortController() }
+    waits.add(wait)
+    const timer = setTimeout(() => wait.stop.abort(), LOCK_WAIT)
+    try {
+      return await lock.acquire(wait.stop.signal)
+    } catch (error) {
+      if (wait.stop.signal.aborted) return undefined
+      throw error
+    } finally {
+      clearTimeout(timer)
+      waits.delete(wait)
+    }
+  }
+
   return {
     async exclusive(generation, renew) {
-      const wait = { generation, stop: new AbortController() }
-      waits.add(wait)
-      const timer = setTimeout(() => wait.stop.abort(), LOCK_WAIT)
-      let release = takeKept()
+      let release: (() => void) | undefined
       try {
-        release ??= await lock.acquire(wait.stop.signal)
+        release = takeKept() ?? (await waitForLock(generation))
       } catch {
         // A lock API that fails outright (an opaque origin) leaves this tab to renew alone.
-        if (!wait.stop.signal.aborted) return renew(session.current())
+        return renew(session.current())
+      }
+      if (release === undefined) {
         if (generation !== session.generation) return undefined
         throw new TokenEndpointUnavailableError('Renewal gave up waiting for another tab')
-      } finally {
-        clearTimeout(timer)
-        waits.delete(wait)
       }
       try {
         if (shared && generation === session.generation) {
@@ -227,21 +243,12 @@ export function createCrossTab(
       }
     },
     async idle() {
-      // This tab holds the lock (its own renewal just ended): nobody else is renewing.
+      // This tab holds the lock (its own renewal just ended): nobody else is renewing. Otherwise
+      // any session change (a logout elsewhere, close()) stops the wait; the caller goes on
+      // regardless of how it ended.
       if (kept !== undefined) return
-      const wait = { generation: -1, stop: new AbortController() }
-      // A logout elsewhere, or close(), stops the wait like any other.
-      waits.add(wait)
-      const timer = setTimeout(() => wait.stop.abort(), LOCK_WAIT)
-      try {
-        const release = await lock.acquire(wait.stop.signal)
-        release()
-      } catch {
-        // Gave up waiting, or no lock to be had: the caller goes on regardless.
-      } finally {
-        clearTimeout(timer)
-        waits.delete(wait)
-      }
+      const release = await waitForLock(-1).catch(() => undefined)
+      release?.()
     },
     changed(change) {
       for (const wait of waits) if (wait.generation !== session.generation) wait.stop.abort()
