@@ -77,15 +77,28 @@ export interface ResolvedOptions {
   readonly fetch: FetchFunction
 }
 
-/** Hosts that never leave the machine (RFC 6761 §6.3 `localhost`, 127.0.0.0/8, `[::1]`). */
-const LOOPBACK_HOST = /^(.+\.)?localhost$|^127\.\d+\.\d+\.\d+$|^\[::1\]$/
+/**
+ * Whether a host never leaves the machine: `localhost` and names below it (RFC 6761 §6.3),
+ * 127.0.0.0/8 and `[::1]`. `hostname` is as the URL parser serialises it, so an IPv4 address is
+ * already in dotted-decimal form (`127.1` and `0x7f.0.0.1` arrive as `127.0.0.1`), and a name
+ * that merely starts with `127.0.0.1.` or ends with `localhost` without a dot is not loopback.
+ */
+function isLoopbackHost(hostname: string): boolean {
+  const labels = hostname.split('.')
+  return (
+    labels.at(-1) === 'localhost' ||
+    hostname === '[::1]' ||
+    // The parser reads a host whose last label is a number as IPv4, or rejects it.
+    (labels.length === 4 && labels[0] === '127' && labels.every((label) => /^\d+$/.test(label)))
+  )
+}
 
 /**
  * Whether a URL may carry credentials: `https:`, or `http:` to a loopback host
  * (RFC 6749 §3.1.2.1, §10.3; RFC 8252 §8.3).
  */
 export function isSecureUrl(url: URL): boolean {
-  return url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK_HOST.test(url.hostname))
+  return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname))
 }
 
 /**
@@ -115,7 +128,21 @@ function resolveApiOrigins(value: readonly string[] | undefined): ReadonlySet<st
     return new Set([parseSecureUrl(origin, 'apiOrigins').origin])
   }
   check(Array.isArray(value), 'apiOrigins', 'be an array of origins')
-  return new Set(value.map((entry) => parseSecureUrl(entry, 'apiOrigins').origin))
+  return new Set(value.map(parseOrigin))
+}
+
+/**
+ * Reads one `apiOrigins` entry. A token goes to every path of an origin, so an entry with a path,
+ * query, fragment or credentials would authorise more than it says: it is rejected, not cut.
+ */
+function parseOrigin(entry: string): string {
+  const url = parseSecureUrl(entry, 'apiOrigins')
+  check(
+    url.pathname === '/' && !/[?#@]/.test(entry),
+    'apiOrigins',
+    `list origins only (scheme, host and port, such as "${url.origin}"): "${entry}" has a path, query, fragment or credentials, and a token goes to every path of an origin`,
+  )
+  return url.origin
 }
 
 /** Throws a TypeError naming the option and the rule it breaks. */

@@ -51,6 +51,63 @@ describe('createTokenClient options', () => {
     auth.dispose()
   })
 
+  // RFC 6761 §6.3 localhost and below it, 127.0.0.0/8 in any form the URL parser reads as IPv4,
+  // and [::1]: these never leave the machine. Look-alikes are names on the network.
+  it.each([
+    ['http://localhost/token', true],
+    ['http://app.localhost:8080/token', true],
+    ['http://LOCALHOST/token', true],
+    ['http://127.0.0.1/token', true],
+    ['http://127.255.3.9:9000/token', true],
+    ['http://127.1/token', true],
+    ['http://0x7f.0.0.1/token', true],
+    ['http://2130706433/token', true],
+    ['http://[::1]/token', true],
+    ['http://127.0.0.1.evil.example/token', false],
+    ['http://127.0.0.1.nip.io/token', false],
+    ['http://localhost.evil.example/token', false],
+    ['http://evil-localhost/token', false],
+    ['http://notlocalhost/token', false],
+    ['http://localhost./token', false],
+    ['http://128.0.0.1/token', false],
+    ['http://10.0.0.1/token', false],
+    ['http://0.0.0.0/token', false],
+    ['http://[::2]/token', false],
+    ['http://[::ffff:127.0.0.1]/token', false],
+    ['http://evil.example/127.0.0.1/token', false],
+    ['http://evil.example?host=localhost', false],
+    ['http://localhost@evil.example/token', false],
+  ])('decides whether plain http to %s stays on the machine: %s', (url, loopback) => {
+    const create = () => createTokenClient({ clientId: 'spa', tokenEndpoint: url, apiOrigins: [] })
+    if (loopback) create().dispose()
+    else expect(create).toThrow('"tokenEndpoint" must use https: (http: only to loopback hosts)')
+  })
+
+  it.each([
+    'https://api.example.com/v1',
+    'https://api.example.com/v1/',
+    'https://api.example.com//',
+    'https://api.example.com/?tenant=1',
+    'https://api.example.com?tenant=1',
+    'https://api.example.com/#admin',
+    'https://api.example.com#',
+    'https://user@api.example.com',
+    'https://user:secret@api.example.com',
+  ])('rejects the apiOrigins entry %s: a token goes to every path of an origin', (entry) => {
+    const create = () => createTokenClient({ ...base, apiOrigins: [entry] })
+    expect(create).toThrow(TypeError)
+    expect(create).toThrow(/^"apiOrigins" must list origins only .*https:\/\/api\.example\.com"/)
+  })
+
+  it.each([
+    'https://api.example.com',
+    'https://api.example.com/',
+    'https://API.Example.com:443',
+    'http://127.0.0.1:8080/',
+  ])('accepts the apiOrigins entry %s', (entry) => {
+    createTokenClient({ ...base, apiOrigins: [entry] }).dispose()
+  })
+
   it('does not mutate the options object it is given', () => {
     const options = Object.freeze({
       ...base,
