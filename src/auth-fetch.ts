@@ -1,19 +1,26 @@
 import type { FetchFunction, ResolvedOptions } from './options.js'
 import type { Refresher } from './refresh.js'
-import { readBearerError } from './www-authenticate.js'
 
+/** Sends one attempt with `token`; a request can be sent at most twice. */
+type Attempt = (token: string) => Promise<Response>
+
+type Location = { readonly href?: string }
+type Document = { readonly baseURI?: string }
+
+/** The URL relative request URLs resolve against, as `fetch` resolves them: the document's base. */
+function baseUrl(): string | undefined {
+  const scope = globalThis as { document?: Document; location?: Location }
+  return scope.document?.baseURI ?? scope.location?.href
+}
+
+/** The absolute URL of a request, or `undefined` when it has none `fetch` could send to. */
 function requestUrl(input: RequestInfo | URL): URL | undefined {
   try {
-    // Relative URLs resolve against the page, as fetch resolves them.
-    const base = (globalThis as { location?: { href?: string } }).location?.href
-    return new URL(input instanceof Request ? input.url : String(input), base)
+    return new URL(input instanceof Request ? input.url : String(input), baseUrl())
   } catch {
     return undefined
   }
 }
-
-/** Sends one attempt with `token`; a request can be sent at most twice. */
-type Attempt = (token: string) => Promise<Response>
 
 /**
  * Prepares the attempts of one call. A bodiless call is re-sent with fresh headers; a call with
@@ -63,6 +70,10 @@ function prepare(
  * untouched. Bodies are made replayable before the first send; a `ReadableStream` body cannot be
  * replayed, so it is sent once and its 401 returned. A 401 whose Bearer challenge says
  * `insufficient_scope` is returned as is: a renewed token with the same scope would not help.
+ * Neither is a 401 retried while the API rejects renewed tokens too (the refresher's breaker).
+ *
+ * The common call (a token that needs no renewal, no body, no headers of its own) takes a path
+ * with no `await` and, for an absolute or path-absolute URL string, no URL parsing.
  *
  * @param options - resolved client options
  * @param refresher - the single-flight refresher
@@ -71,24 +82,91 @@ function prepare(
  */
 export function createAuthFetch(options: ResolvedOptions, refresher: Refresher): FetchFunction {
   const { fetch, apiOrigins } = options
+  const origins = [...apiOrigins]
+  let base: { readonly url: string; readonly origin: string } | undefined
 
-  return async function authFetch(input, init) {
+  /**
+   * Whether a request for `input` may carry the token: its origin is exactly an allowed one. A
+   * string that starts with an allowed origin followed by `/`, `?`, `#` or nothing has that
+   * origin (the authority ends there); a path-absolute string (`/x`, not `//x` or `/\x`) has the
+   * base URL's. Anything else (other hosts, ports, userinfo, case, `URL` and `Request` inputs) is
+   * parsed.
+   */
+  function isAllowed(input: RequestInfo | URL): boolean {
+    if (typeof input === 'string') {
+      for (const origin of origins) {
+        if (input.startsWith(origin)) {
+          const next = input[origin.length]
+          if (next === undefined || next === '/' || next === '?' || next === '#') return true
+        }
+      }
+      // The URL parser drops tabs and newlines anywhere, so `/\t/host` would be `//host`.
+      if (input[0] === '/' && !'/\\\t\n\r'.includes(input[1] ?? '/')) {
+        const url = baseUrl()
+        if (url !== undefined) {
+          if (base?.url !== url) base = { url, origin: new URL(url).origin }
+          return apiOrigins.has(base.origin)
+        }
+      }
+    }
     const url = requestUrl(input)
-    if (url === undefined || !apiOrigins.has(url.origin)) return fetch(input, init)
+    return url !== undefined && apiOrigins.has(url.origin)
+  }
+
+  /** What a 401 to `token` leads to: the retry's response, or the 401 itself. */
+  async function afterRejection(
+    response: Response,
+    token: string,
+    signal: AbortSignal | null | undefined,
+    retry: Attempt | undefined,
+  ): Promise<Response> {
+    if (retry === undefined) return response
+    const next = await refresher.renewAfterRejection(response, token, signal)
+    if (next === undefined) return response
+    // The first answer is discarded: free its connection.
+    response.body?.cancel().catch(() => undefined)
+    return accepted(await retry(next), next)
+  }
+
+  /** Tells the refresher whether the API accepted `token`. */
+  function accepted(response: Response, token: string): Response {
+    if (response.status === 401) refresher.rejectedAgain(token)
+    else refresher.accepted()
+    return response
+  }
+
+  async function send(input: RequestInfo | URL, init: RequestInit | undefined): Promise<Response> {
     const given = init?.headers ?? (input instanceof Request ? input.headers : undefined)
     const headers = given && new Headers(given)
     if (headers?.has('authorization')) return fetch(input, init)
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined)
-    const token = await refresher.getAccessToken(signal)
+    const token = refresher.tokenNow() ?? (await refresher.getAccessToken(signal))
     const [first, retry] = prepare(fetch, input, init, headers)
     const response = await first(token)
-    if (response.status !== 401 || retry === undefined) return response
-    if (readBearerError(response.headers.get('www-authenticate')) === 'insufficient_scope') {
-      return response
+    return response.status === 401
+      ? afterRejection(response, token, signal, retry)
+      : accepted(response, token)
+  }
+
+  return function authFetch(input, init) {
+    // Like fetch, it never throws: a URL fetch refuses (credentials in it, say) rejects.
+    try {
+      if (!isAllowed(input)) return fetch(input, init)
+      const token =
+        init?.headers === undefined && init?.body == null && typeof input === 'string'
+          ? refresher.tokenNow()
+          : undefined
+      if (token === undefined) return send(input, init)
+      const headers = { authorization: `Bearer ${token}` }
+      return fetch(input, { ...init, headers }).then((response) =>
+        response.status === 401
+          ? afterRejection(response, token, init?.signal, (next) =>
+              fetch(input, { ...init, headers: { authorization: `Bearer ${next}` } }),
+            )
+          : accepted(response, token),
+      )
+    } catch (error) {
+      return Promise.reject(error)
     }
-    const next = await refresher.renewAfterRejection(token, signal)
-    // The first answer is discarded: free its connection.
-    response.body?.cancel().catch(() => undefined)
-    return retry(next)
   }
 }

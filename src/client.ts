@@ -1,5 +1,6 @@
 import type { KyInstance } from 'ky'
 import { createAuthFetch } from './auth-fetch.js'
+import { createBackoff } from './backoff.js'
 import { alone, createCrossTab } from './cross-tab/cross-tab.js'
 import { createEmitter, type TokenClientEvents, type TokenClientListener } from './events.js'
 import { createAuthKy } from './ky.js'
@@ -8,11 +9,9 @@ import { createRefresher } from './refresh.js'
 import { createSchedule } from './schedule.js'
 import { createSession, type SessionChange } from './session.js'
 import { createSessionStore } from './storage.js'
+import { LOGOUT_WAIT } from './timing.js'
 import { createTokenEndpoint } from './token-endpoint.js'
-import { parseTokenResponse, type TokenResponse, type TokenSet } from './token-set.js'
-
-/** How long `logout()` waits for a renewal in flight, so it revokes the newest refresh token. */
-const LOGOUT_WAIT = 5_000
+import { canRenew, parseTokenResponse, type TokenResponse, type TokenSet } from './token-set.js'
 
 /** A token client: one session, its lifecycle, and the ways to call APIs with it. */
 export interface TokenClient {
@@ -65,10 +64,18 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
   // The schedule and the sibling tabs are wired after the session; until then nothing listens.
   let onChange = (_change?: SessionChange): void => undefined
   const session = createSession(store, events, (change) => onChange(change))
+  const backoff = createBackoff()
   const tabs = resolved.crossTab
-    ? createCrossTab(`freshtoken:${resolved.clientId}`, session, store, events)
+    ? createCrossTab(`freshtoken:${resolved.clientId}`, session, store, events, backoff)
     : alone(session)
-  const refresher = createRefresher(session, endpoint, events, resolved.refreshLeeway, tabs)
+  const refresher = createRefresher({
+    session,
+    endpoint,
+    events,
+    tabs,
+    backoff,
+    refreshLeeway: resolved.refreshLeeway,
+  })
   const schedule = createSchedule(session, refresher)
   onChange = (change) => {
     schedule.update()
@@ -106,8 +113,8 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       session.clear()
       if (state.status !== 'active') return
       events.emit('logout', undefined)
-      const { refreshToken } = state.stored.tokens
-      if (refreshToken !== undefined) await endpoint.revoke(refreshToken)
+      const { tokens } = state.stored
+      if (canRenew(tokens)) await endpoint.revoke(tokens.refreshToken as string)
     },
     dispose() {
       schedule.dispose()

@@ -1,7 +1,7 @@
 // Loaded on demand (dynamic import) by apps configured with `issuer`. It imports nothing but the
 // public DiscoveryError, so the chunk needs no private exports from the main bundle.
-import type { KyInstance } from 'ky'
 import { DiscoveryError } from './errors.js'
+import type { Exchange } from './token-endpoint.js'
 
 /** The endpoints of the authorization server, configured or discovered. */
 export interface Endpoints {
@@ -30,25 +30,27 @@ export function metadataUrls(issuer: string): [string, string] {
  * protection). Tries RFC 8414 first, then OpenID Connect Discovery.
  *
  * @param issuer - the configured issuer, compared verbatim
- * @param http - the token client's ky instance (same retry policy)
+ * @param get - reads a URL with the token client's time limit; rejects on a network failure
  * @param parseUrl - validates an endpoint URL (https, or http to loopback)
  * @throws {DiscoveryError} when no metadata document can be read, or it does not match
  * @see https://www.rfc-editor.org/rfc/rfc8414#section-3
  */
 export async function discoverEndpoints(
   issuer: string,
-  http: KyInstance,
+  get: (url: string) => Promise<Exchange>,
   parseUrl: (value: unknown, member: string) => URL,
 ): Promise<Endpoints> {
   let failure = 'could not be read'
   for (const url of metadataUrls(issuer)) {
-    let metadata: Record<string, unknown> | null
+    let metadata: Record<string, unknown> | null = null
     // Any miss moves on to the next document: servers that publish only OpenID metadata often
     // answer the RFC 8414 URL with a 404 without CORS headers (a network error in a browser) or
     // with an HTML page from a catch-all route.
     try {
-      const response = await http.get(url, { headers: { accept: 'application/json' } })
-      metadata = response.ok ? await response.json() : null
+      const { response, text } = await get(url)
+      try {
+        metadata = response.ok ? JSON.parse(text) : null
+      } catch {}
       if (typeof metadata !== 'object' || metadata === null) {
         failure = `answered HTTP ${response.status} without a JSON object`
         continue

@@ -4,11 +4,17 @@
  * - `no_session`: no tokens were set (or they were cleared by `logout()`).
  * - `session_expired`: the token server rejected the refresh token (RFC 6749 §5.2 `invalid_grant`).
  * - `token_endpoint_error`: the token server answered another RFC 6749 §5.2 error (`invalid_client`, …).
- * - `token_endpoint_unavailable`: network failure, timeout, 5xx or 429 after bounded retries. The
- *   session is kept. After any failed renewal, renewals pause (1 s, doubling up to 60 s) and calls
- *   that need one meanwhile reject with that same failure without a request.
- * - `invalid_token_response`: the token server's success response is not an RFC 6749 §5.1 token response.
+ * - `token_endpoint_unavailable`: network failure, timeout, 5xx, 408 or 429. The session is kept.
+ *   After every failed token request, renewals pause (1 s, doubling up to 60 s, or the server's
+ *   `Retry-After` up to 10 min) and calls that need one meanwhile reject with that same failure
+ *   without a request.
+ * - `invalid_token_response`: the token server's success response is not an RFC 6749 §5.1 token
+ *   response, or holds a token that could not be sent back (empty, or not visible ASCII).
  * - `discovery_failed`: RFC 8414 / OpenID metadata could not be read or did not match the issuer.
+ * - `token_rejected`: the API answered 401 to a token that a renewal made for an earlier 401 had
+ *   just issued, so renewing does not help: renewals after a 401 pause (1 s, doubling up to 60 s;
+ *   the calls get the API's 401 `Response`) until `retryAt`, and resume once the API accepts a
+ *   token. Fired as an `'error'` event; the session is kept.
  */
 export type AuthErrorCode =
   | 'no_session'
@@ -17,10 +23,11 @@ export type AuthErrorCode =
   | 'token_endpoint_unavailable'
   | 'invalid_token_response'
   | 'discovery_failed'
+  | 'token_rejected'
 
 /** The names of freshtoken's error classes, for the cross-realm check in {@link isAuthError}. */
 const AUTH_ERROR_NAME =
-  /^(Auth|NoSession|SessionExpired|TokenEndpoint|TokenEndpointUnavailable|InvalidTokenResponse|Discovery)Error$/
+  /^(Auth|NoSession|SessionExpired|TokenEndpoint|TokenEndpointUnavailable|InvalidTokenResponse|Discovery|TokenRejected)Error$/
 
 /**
  * Base class of every error freshtoken raises. Carries a stable {@link AuthErrorCode}.
@@ -91,18 +98,28 @@ export class TokenEndpointError extends AuthError {
 }
 
 /**
- * The token server could not be reached or stayed unavailable (network failure, timeout, 5xx, 429)
- * after bounded retries. Never ends the session.
+ * The token server could not be reached or is unavailable (network failure, timeout, 5xx, 408,
+ * 429). Never ends the session.
  */
 export class TokenEndpointUnavailableError extends AuthError {
   override name = 'TokenEndpointUnavailableError' as const
   declare readonly code: 'token_endpoint_unavailable'
   /** HTTP status of the last response, or `undefined` for a network failure. */
   readonly status: number | undefined
+  /**
+   * How long the server asked to be left alone, in ms, from its `Retry-After` header
+   * (RFC 9110 §10.2.3), if it sent one. Renewals pause at least this long, at most 10 minutes.
+   */
+  readonly retryAfter: number | undefined
 
-  constructor(message: string, status?: number, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    status?: number,
+    options?: { cause?: unknown; retryAfter?: number | undefined },
+  ) {
     super('token_endpoint_unavailable', message, options)
     this.status = status
+    this.retryAfter = options?.retryAfter
   }
 }
 
@@ -132,6 +149,31 @@ export class DiscoveryError extends AuthError {
   declare readonly code: 'discovery_failed'
   constructor(message: string, options?: { cause?: unknown }) {
     super('discovery_failed', message, options)
+  }
+}
+
+/**
+ * The API rejected (401) an access token that a renewal had just issued for an earlier 401: a new
+ * token does not help (a wrong audience, a resource server with a skewed clock, a grant revoked on
+ * one side only). Renewals after a 401 pause until {@link TokenRejectedError.retryAt} (1 s,
+ * doubling up to 60 s), then one is tried again; the pause ends once the API accepts a token.
+ * Meanwhile calls resolve with the API's 401 `Response`. Fired as an `'error'` event each time a
+ * pause starts; the session is kept, since only the token server can end it.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ */
+export class TokenRejectedError extends AuthError {
+  override name = 'TokenRejectedError' as const
+  declare readonly code: 'token_rejected'
+  /** Epoch ms from which a 401 may start a renewal again. */
+  readonly retryAt: number
+
+  constructor(retryAt: number) {
+    super(
+      'token_rejected',
+      'The API rejected an access token that a renewal had just issued: renewals after a 401 pause',
+    )
+    this.retryAt = retryAt
   }
 }
 

@@ -10,6 +10,7 @@ export {
   SessionExpiredError,
   TokenEndpointError,
   TokenEndpointUnavailableError,
+  TokenRejectedError,
 } from './errors.js'
 export type { TokenClientEvents, TokenClientListener } from './events.js'
 export type { FetchFunction, TokenClientOptions } from './options.js'

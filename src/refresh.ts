@@ -1,22 +1,53 @@
+import type { Backoff } from './backoff.js'
 import type { CrossTab } from './cross-tab/cross-tab.js'
 import { AuthError, SessionExpiredError, TokenEndpointUnavailableError } from './errors.js'
 import type { Emitter } from './events.js'
+import type { RejectionBreaker } from './rejection-breaker.js'
 import type { Session } from './session.js'
 import type { StoredSession } from './storage.js'
+import {
+  exponentialPause,
+  FIRST_BREAKER_PAUSE,
+  INFLIGHT_WAIT,
+  MAX_BREAKER_PAUSE,
+  MAX_PAUSE_IN_RENEWAL,
+  MAX_REQUESTS_PER_RENEWAL,
+  MIN_GAP,
+  RENEWAL_BUDGET,
+  REQUEST_TIMEOUT,
+} from './timing.js'
 import type { TokenEndpoint } from './token-endpoint.js'
-import { remainingLifetime, type TokenSet } from './token-set.js'
+import { canRenew, remainingLifetime, type TokenSet } from './token-set.js'
 
 /** Single-flight renewal and the policy around it. */
 export interface Refresher {
   /** Starts a renewal, or joins the one in flight (RFC 6749 §6). */
   refresh(signal?: AbortSignal | null): Promise<TokenSet>
-  /** A usable access token, renewing first only when the current one has expired. */
+  /**
+   * A usable access token. Renews first when the current one has expired; inside the leeway, or
+   * while a renewal (here or in a sibling tab) is in flight, waits a little for the renewal.
+   */
   getAccessToken(signal?: AbortSignal | null): Promise<string>
   /**
-   * The token to retry with after `rejected` met a 401: the current one if a renewal already
-   * replaced `rejected`, otherwise the result of one shared renewal.
+   * The access token to send right now without waiting, or `undefined` when the call must go
+   * through {@link Refresher.getAccessToken}: the fast path of every API call.
    */
-  renewAfterRejection(rejected: string, signal?: AbortSignal | null): Promise<string>
+  tokenNow(): string | undefined
+  /**
+   * After `rejected` met the 401 `response`: the token to retry with (the current one if a renewal
+   * already replaced `rejected`, otherwise the result of one shared renewal), or `undefined` when
+   * the call should get the 401 as it is: the challenge says `insufficient_scope` (RFC 6750 §3.1),
+   * or the API rejects renewed tokens too (see {@link RejectionBreaker}).
+   */
+  renewAfterRejection(
+    response: Response,
+    rejected: string,
+    signal?: AbortSignal | null,
+  ): Promise<string | undefined>
+  /** The retry with `token`, which a renewal made for a 401 issued, met a 401 too. */
+  rejectedAgain(token: string): void
+  /** The API accepted a token (any status but 401): the breaker closes. */
+  accepted(): void
   /** How long before expiry to renew `stored`, in ms: the leeway, at most half the lifetime. */
   leewayFor(stored: StoredSession): number
   /**
@@ -25,21 +56,11 @@ export interface Refresher {
    */
   settled(): Promise<void>
   /**
-   * Epoch ms before which no proactive renewal should start: after a failure (backoff) and just
-   * after a success (so tokens that are born expired cannot cause a renewal loop).
+   * Epoch ms before which no proactive renewal should start: during the pause after failures, and
+   * just after the session changed (so tokens that are born expired cannot cause a renewal loop).
    */
   readonly notBefore: number
 }
-
-/** Backoff between failed renewals, so a server that is down never meets a storm. */
-const FIRST_PAUSE = 1_000
-const MAX_PAUSE = 60_000
-/**
- * The shortest gap between a renewal and the next proactive one. A server that issues tokens
- * with `expires_in: 0` (or a JWT with `exp == iat`) would otherwise be asked for a new token in
- * a loop; within the gap the fresh token is used and the API's 401 decides.
- */
-const MIN_GAP = 500
 
 /** Rejects with the signal's reason when it aborts, without cancelling `promise` itself. */
 function abortable<T>(promise: Promise<T>, signal: AbortSignal | null | undefined): Promise<T> {
@@ -51,40 +72,138 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal | null | undefine
   })
 }
 
+/** Resolves with whether `promise` settled within `ms`; never rejects. */
+function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  return Promise.race([
+    promise.then(
+      () => true,
+      () => true,
+    ),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(resolve, ms, false)
+    }),
+  ]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * An error of the renewal as callers see it: anything that is not already an {@link AuthError}
+ * (a lazily loaded chunk that did not arrive, a body cut off mid-read) is the token server being
+ * out of reach, as far as the caller can act.
+ */
+function asAuthError(error: unknown): AuthError {
+  return error instanceof AuthError
+    ? error
+    : new TokenEndpointUnavailableError('renewal failed', undefined, {
+        cause: new Error((error as Error)?.message),
+      })
+}
+
+/** The parts a refresher works with. */
+export interface RefresherParts {
+  readonly session: Session
+  readonly endpoint: TokenEndpoint
+  readonly events: Emitter
+  /** The sibling tabs, so one of them renews at a time. */
+  readonly tabs: CrossTab
+  readonly backoff: Backoff
+  /** The `refreshLeeway` option, ms. */
+  readonly refreshLeeway: number
+}
+
 /**
  * Creates the single-flight refresher: however many callers need a new token at once, one
- * request goes to the token endpoint and all of them share its result.
+ * renewal goes to the token endpoint and all of them share its result. Failed requests pause
+ * further ones ({@link Backoff}); a renewal retries in place only briefly, within its budget.
  *
- * @param session - the session state holder
- * @param endpoint - the token-server client
- * @param events - the client's emitter
- * @param refreshLeeway - the `refreshLeeway` option, ms
- * @param tabs - the sibling tabs, so one of them renews at a time
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
  */
-export function createRefresher(
-  session: Session,
-  endpoint: TokenEndpoint,
-  events: Emitter,
-  refreshLeeway: number,
-  tabs: CrossTab,
-): Refresher {
-  let inflight: Promise<StoredSession> | undefined
-  /** The session generation the renewal in flight renews; a replaced session never joins it. */
-  let inflightFor = -1
-  let failures = 0
-  let pausedUntil = 0
-  let lastFailure: AuthError | undefined
-  let renewedAt = -Infinity
+export function createRefresher({
+  session,
+  endpoint,
+  events,
+  tabs,
+  backoff,
+  refreshLeeway,
+}: RefresherParts): Refresher {
+  /** The 401 code, loaded at the first 401 (`undefined` until then, or if it could not load). */
+  let rejection: Promise<typeof import('./rejection.js') | undefined> | undefined
+  let breaker: RejectionBreaker | undefined
+  const loadRejection = () =>
+    (rejection ??= import('./rejection.js').then(
+      (loaded) => {
+        breaker ??= loaded.createRejectionBreaker((trips) =>
+          exponentialPause(trips, FIRST_BREAKER_PAUSE, MAX_BREAKER_PAUSE),
+        )
+        return loaded
+      },
+      // Without it a 401 renews and retries, as for any plain 401; it is tried again next time.
+      () => (rejection = undefined),
+    ))
+
+  /** The renewal in flight, for the session generation it renews: a replaced session never joins it. */
+  let inflight:
+    | { readonly generation: number; readonly promise: Promise<StoredSession> }
+    | undefined
+
+  /** The failure of the last token request, already counted toward the pause. */
+  let counted: AuthError | undefined
+
+  /** Whether the session just changed: its token is used as it is, even if born expired. */
+  const fresh = (): boolean => Date.now() < session.since + MIN_GAP
+
+  /**
+   * The token requests of one renewal: retried in place after a short pause, within the budget;
+   * `undefined` when the session moved on during a pause.
+   */
+  async function exchange(tokens: TokenSet, from: number): Promise<StoredSession | undefined> {
+    const started = Date.now()
+    for (let requests = 1; ; requests++) {
+      try {
+        const renewed = await endpoint.refresh(tokens)
+        backoff.succeeded()
+        return renewed
+      } catch (error) {
+        if (error instanceof SessionExpiredError) throw error
+        const failure = asAuthError(error)
+        counted = failure
+        const pause = backoff.failed(failure)
+        tabs.paused(backoff.until, backoff.failures)
+        // Only a server out of reach may answer the same request differently a moment later.
+        const inPlace =
+          failure instanceof TokenEndpointUnavailableError &&
+          requests < MAX_REQUESTS_PER_RENEWAL &&
+          pause <= MAX_PAUSE_IN_RENEWAL &&
+          Date.now() - started + pause + REQUEST_TIMEOUT <= RENEWAL_BUDGET
+        if (!inPlace) throw failure
+        await new Promise((resolve) => setTimeout(resolve, pause))
+        if (from !== session.generation) return undefined
+      }
+    }
+  }
+
+  /**
+   * A renewal whose result could not be committed (the session was logged out or replaced while
+   * it was in flight) holds a live refresh token nobody will use: revoke it, unless it is the
+   * current session's own (a server that does not rotate).
+   */
+  function discard(renewed: StoredSession): void {
+    const orphan = renewed.tokens.refreshToken
+    const { state } = session
+    const current = state.status === 'active' ? state.stored.tokens.refreshToken : undefined
+    if (orphan !== undefined && orphan !== current) void endpoint.revoke(orphan)
+  }
 
   async function renew(from: number): Promise<StoredSession> {
     try {
-      const renewed = await tabs.exclusive(from, (stored) => endpoint.refresh(stored.tokens))
-      failures = 0
-      pausedUntil = 0
-      renewedAt = Date.now()
-      // A session replaced meanwhile (setTokens, logout, a sibling tab's renewal) wins over this
+      const renewed = await tabs.exclusive(from, (stored) => exchange(stored.tokens, from))
+      if (renewed === undefined) return session.current()
+      // A session replaced meanwhile (setTokens, logout, a sibling tab's login) wins over this
       // older renewal: the commit guard.
-      if (renewed === undefined || !session.commitRenewal(from, renewed)) return session.current()
+      if (!session.commitRenewal(from, renewed)) {
+        discard(renewed)
+        return session.current()
+      }
       events.emit('refresh', renewed.tokens)
       return renewed
     } catch (error) {
@@ -93,36 +212,31 @@ export function createRefresher(
         session.expire(from)
         throw error
       }
-      failures++
-      pausedUntil = Date.now() + Math.min(FIRST_PAUSE * 2 ** (failures - 1), MAX_PAUSE)
-      // Anything else that failed on the way (a lazily loaded chunk that did not arrive, a body
-      // cut off mid-read) is the token server being out of reach, as far as the caller can act.
-      lastFailure =
-        error instanceof AuthError
-          ? error
-          : new TokenEndpointUnavailableError('renewal failed', undefined, {
-              cause: new Error((error as Error)?.message),
-            })
-      events.emit('error', lastFailure)
-      throw lastFailure
+      const failure = asAuthError(error)
+      // A renewal that failed before any request (it gave up waiting for a sibling's lock) pauses
+      // this tab too, so its calls do not each wait for that lock again.
+      if (failure !== counted) backoff.failed(failure)
+      events.emit('error', failure)
+      throw failure
     } finally {
-      if (inflightFor === from) inflight = undefined
+      if (inflight?.generation === from) inflight = undefined
     }
   }
 
   function start(): Promise<StoredSession> {
     const stored = session.current()
-    if (inflight !== undefined && inflightFor === session.generation) return inflight
-    if (stored.tokens.refreshToken === undefined) {
+    const { generation } = session
+    if (inflight?.generation === generation) return inflight.promise
+    if (!canRenew(stored.tokens)) {
       // Nothing to renew with: the session cannot go on once its access token is unusable.
-      session.expire(session.generation)
+      session.expire(generation)
       return Promise.reject(new SessionExpiredError('Session expired: no refresh token'))
     }
     // During the pause after a failure, callers get that failure again without a request.
-    if (Date.now() < pausedUntil) return Promise.reject(lastFailure)
-    inflightFor = session.generation
-    inflight = renew(inflightFor)
-    return inflight
+    if (Date.now() < backoff.until) return Promise.reject(backoff.failure)
+    const promise = renew(generation)
+    inflight = { generation, promise }
+    return promise
   }
 
   /** Joins or starts the shared renewal; an aborted caller neither waits nor starts one. */
@@ -137,38 +251,80 @@ export function createRefresher(
       : Math.min(refreshLeeway, stored.lifetime / 2)
   }
 
+  /** Asks the breaker whether a 401 to `token` may renew; reports a pause it opens. */
+  function breakerAllows(token: string): boolean {
+    const verdict = breaker?.onRejected(token) ?? true
+    if (verdict instanceof AuthError) events.emit('error', verdict)
+    return verdict === true
+  }
+
+  /** The renewal of the current session in flight here or in a sibling tab, if any. */
+  const renewalInFlight = (): Promise<unknown> | undefined =>
+    inflight?.generation === session.generation ? inflight.promise : tabs.siblingRenewal()
+
   return {
     get notBefore() {
-      return Math.max(pausedUntil, renewedAt + MIN_GAP)
+      return Math.max(backoff.until, session.since + MIN_GAP)
     },
     leewayFor,
     settled: async () => {
-      await Promise.allSettled([inflight])
+      await Promise.allSettled([inflight?.promise])
       await tabs.idle()
     },
     async refresh(signal) {
       await session.ready
       return (await join(signal)).tokens
     },
+    tokenNow() {
+      const { state } = session
+      if (!session.restored || state.status !== 'active' || renewalInFlight()) return undefined
+      const { stored } = state
+      const remaining = remainingLifetime(stored.tokens, Date.now())
+      return remaining > leewayFor(stored) || fresh() ? stored.tokens.accessToken : undefined
+    },
     async getAccessToken(signal) {
       await session.ready
-      const stored = session.current()
-      const remaining = remainingLifetime(stored.tokens, Date.now())
-      const justRenewed = Date.now() < renewedAt + MIN_GAP
-      if (remaining > 0 || justRenewed) {
-        // Inside the leeway: renew in the background; this call still has a valid token.
-        // (start() joins a renewal in flight and declines during a pause after a failure.)
-        if (remaining <= leewayFor(stored) && !justRenewed && stored.tokens.refreshToken) {
-          start().catch(() => undefined)
+      signal?.throwIfAborted()
+      let stored = session.current()
+      let renewal = renewalInFlight()
+      if (renewal === undefined) {
+        const remaining = remainingLifetime(stored.tokens, Date.now())
+        if (fresh() || remaining > leewayFor(stored) || !canRenew(stored.tokens)) {
+          if (remaining > 0 || fresh()) return stored.tokens.accessToken
+        } else if (remaining > 0) {
+          // Inside the leeway: renew now. The call waits for it like any call that meets a
+          // renewal in flight (a server may retire this token the moment the renewal commits),
+          // unless the renewal is declined at once (a pause after failures).
+          renewal = start()
         }
-        return stored.tokens.accessToken
       }
+      if (
+        renewal !== undefined &&
+        (await abortable(settledWithin(renewal, INFLIGHT_WAIT), signal))
+      ) {
+        stored = session.current()
+      }
+      // A renewal that failed or is slow leaves the current token, if it is still valid.
+      if (remainingLifetime(stored.tokens, Date.now()) > 0) return stored.tokens.accessToken
       return (await join(signal)).tokens.accessToken
     },
-    async renewAfterRejection(rejected, signal) {
+    async renewAfterRejection(response, rejected, signal) {
+      const loaded = await loadRejection()
+      // A new token with the same scope would not help.
+      const challenge = response.headers.get('www-authenticate')
+      if (loaded?.readBearerError(challenge) === 'insufficient_scope') return undefined
       const stored = session.current()
       if (stored.tokens.accessToken !== rejected) return stored.tokens.accessToken
-      return (await join(signal)).tokens.accessToken
+      if (!breakerAllows(rejected)) return undefined
+      const renewed = (await join(signal)).tokens.accessToken
+      breaker?.renewedFor401(renewed)
+      return renewed
+    },
+    rejectedAgain(token) {
+      breakerAllows(token)
+    },
+    accepted() {
+      breaker?.accepted()
     },
   }
 }

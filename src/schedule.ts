@@ -1,14 +1,7 @@
 import type { Refresher } from './refresh.js'
 import type { Session } from './session.js'
-
-/**
- * Timers are re-armed at least this often, so a machine that slept (when timers can stop while
- * the wall clock runs on) notices within a minute that the renewal is due. It also keeps every
- * delay far below 2^31−1 ms, past which browsers fire a timer at once (a refresh storm).
- */
-const MAX_CHUNK = 60_000
-/** Upper bound of the random jitter subtracted from the renewal time. */
-const MAX_JITTER = 1_000
+import { MAX_CHUNK, MAX_JITTER } from './timing.js'
+import { canRenew } from './token-set.js'
 
 /** Proactive renewal: the timer plus the wake-up checks. */
 export interface Schedule {
@@ -41,7 +34,7 @@ export function createSchedule(session: Session, refresher: Refresher): Schedule
     const { state } = session
     if (state.status !== 'active') return undefined
     const { tokens } = state.stored
-    if (tokens.expiresAt === undefined || tokens.refreshToken === undefined) return undefined
+    if (tokens.expiresAt === undefined || !canRenew(tokens)) return undefined
     // One jitter per token set, so re-arming does not move the target around.
     if (jitterFor !== state.stored) {
       jitterFor = state.stored

@@ -25,6 +25,13 @@ export interface Session {
   readonly generation: number
   /** Resolves once a session kept in async storage or held by a sibling tab has been restored. */
   readonly ready: Promise<void>
+  /** Whether `ready` has resolved: the state can be read without waiting. */
+  readonly restored: boolean
+  /**
+   * Local time (epoch ms) the current state was renewed here or adopted from a sibling;
+   * `-Infinity` for a login or a state restored from storage.
+   */
+  readonly since: number
   /** Makes `ready` wait for `restoring` too (a sibling tab's answer). */
   restoreFrom(restoring: Promise<unknown>): void
   /** The active tokens, or the error a call should reject with. */
@@ -69,6 +76,9 @@ export function createSession(
 ): Session {
   let state: SessionState = { status: 'none' }
   let generation = 0
+  let since = -Infinity
+  /** Restores in progress (async storage, a sibling's answer): `ready` waits for them. */
+  let restoring = 0
   /** The revision of the last session that ended here: a late message about it is not adopted. */
   let ended = 0
 
@@ -98,6 +108,9 @@ export function createSession(
     }
     generation++
     state = { status: 'active', stored }
+    // A login or a restored session may hold a token that is long expired: only a renewal's (or a
+    // sibling's) token counts as just made.
+    since = change === 'renewal' || change === 'sibling' ? Date.now() : -Infinity
     if (change !== 'restore') persist(stored, change === 'sibling')
     events.emit('tokens', stored.tokens)
     onChange(made ? { type: 'session', stored } : undefined)
@@ -107,9 +120,19 @@ export function createSession(
     if (stored !== null && generation === 0) activate(stored, 'restore')
   }
   let ready = Promise.resolve()
+  /** Makes `ready` wait for `pending` too; a restore that fails leaves the state as it is. */
+  const wait = (pending: Promise<unknown>): void => {
+    restoring++
+    const done = pending.then(
+      () => undefined,
+      () => undefined,
+    )
+    ready = Promise.all([ready, done]).then(() => undefined)
+    done.then(() => restoring--)
+  }
   try {
     const loaded = store.load()
-    if (loaded instanceof Promise) ready = loaded.then(restore, () => undefined)
+    if (loaded instanceof Promise) wait(loaded.then(restore))
     else restore(loaded)
   } catch {
     // Unreadable storage (disabled, sandboxed): start without a session.
@@ -125,9 +148,13 @@ export function createSession(
     get ready() {
       return ready
     },
-    restoreFrom(restoring) {
-      ready = Promise.all([ready, restoring.catch(() => undefined)]).then(() => undefined)
+    get restored() {
+      return restoring === 0
     },
+    get since() {
+      return since
+    },
+    restoreFrom: wait,
     current() {
       if (state.status === 'active') return state.stored
       // A fresh error per call: callers may annotate what they catch.

@@ -1,4 +1,4 @@
-import { createTokenSet, type TokenSet } from './token-set.js'
+import { createTokenSet, isTokenValue, type TokenSet } from './token-set.js'
 
 /**
  * A custom place to keep the session, sync or async (for example an encrypted IndexedDB store).
@@ -60,10 +60,10 @@ export function decodeSession(raw: unknown): StoredSession | null {
     unknown
   >
   const valid =
-    typeof accessToken === 'string' &&
-    accessToken !== '' &&
+    isTokenValue(accessToken) &&
+    (refreshToken === undefined || isTokenValue(refreshToken)) &&
     tokenType === 'Bearer' &&
-    [refreshToken, scope, idToken].every((value) => optionalType(value, 'string')) &&
+    [scope, idToken].every((value) => optionalType(value, 'string')) &&
     [expiresAt, lifetime, revision].every((value) => optionalType(value, 'number'))
   if (!valid) return null
   return {

@@ -1,16 +1,11 @@
-import ky, { HTTPError, type KyInstance, NetworkError, TimeoutError } from 'ky'
 import type { Endpoints } from './discovery.js'
-import {
-  InvalidTokenResponseError,
-  SessionExpiredError,
-  TokenEndpointError,
-  TokenEndpointUnavailableError,
-} from './errors.js'
-import { type FetchFunction, parseSecureUrl, type ResolvedOptions } from './options.js'
+import { InvalidTokenResponseError, TokenEndpointUnavailableError } from './errors.js'
+import { parseSecureUrl, type ResolvedOptions } from './options.js'
 import type { StoredSession } from './storage.js'
+import { REQUEST_TIMEOUT } from './timing.js'
 import { parseTokenResponse, type TokenSet } from './token-set.js'
 
-/** The HTTP conversation with the token server. */
+/** The HTTP conversation with the token server. One call is one request: retries are the caller's. */
 export interface TokenEndpoint {
   /** RFC 6749 §6: exchanges the refresh token in `current` for a new token set. */
   refresh(current: TokenSet): Promise<StoredSession>
@@ -18,75 +13,21 @@ export interface TokenEndpoint {
   revoke(refreshToken: string): Promise<void>
 }
 
-/** Statuses worth retrying: the server or a proxy is overloaded or briefly down. */
-const TRANSIENT_STATUSES = [408, 429, 500, 502, 503, 504]
-
-/**
- * Retry policy for token-server requests: a few attempts with exponential backoff that honours
- * `Retry-After` (capped so a caller is never parked for minutes), within a bounded total time.
- */
-function createTokenHttp(fetch: FetchFunction): KyInstance {
-  return ky.create({
-    fetch,
-    timeout: 10_000,
-    totalTimeout: 30_000,
-    throwHttpErrors: (status) => TRANSIENT_STATUSES.includes(status),
-    retry: {
-      limit: 3,
-      methods: ['get', 'post'],
-      statusCodes: TRANSIENT_STATUSES,
-      afterStatusCodes: TRANSIENT_STATUSES,
-      maxRetryAfter: 10_000,
-      backoffLimit: 5_000,
-      jitter: true,
-      retryOnTimeout: true,
-      shouldRetry: ({ error }) => (isNetworkFailure(error) ? true : undefined),
-    },
-  })
+/** A response with its body read, so one time limit covers the whole exchange. */
+export interface Exchange {
+  readonly response: Response
+  readonly text: string
 }
 
 /**
- * Network failures surface differently per runtime: ky's NetworkError, a bare TypeError (Node,
- * Chromium), or a DOMException named NetworkError (happy-dom, older WebKit).
+ * Parses a token endpoint body; an HTML error page or any other non-JSON body is malformed.
+ *
+ * @throws {InvalidTokenResponseError} when the body is not a JSON object
  */
-function isNetworkFailure(error: unknown): boolean {
-  return (
-    error instanceof NetworkError ||
-    error instanceof TypeError ||
-    (error as { name?: unknown } | null)?.name === 'NetworkError'
-  )
-}
-
-/** Copies only the message of an underlying error, so nothing that held a token can ride along. */
-function safeCause(error: unknown): { cause?: Error } {
-  const cause = error instanceof NetworkError ? error.cause : error
-  return cause instanceof Error ? { cause: new Error(cause.message) } : {}
-}
-
-/**
- * Maps a failure of the HTTP layer to a typed error. ky's errors hold the request, whose body
- * contains the refresh token, so they are never kept as `cause`.
- */
-function unavailable(error: unknown): TokenEndpointUnavailableError {
-  const status = error instanceof HTTPError ? error.response.status : undefined
-  const what =
-    status !== undefined
-      ? `answered HTTP ${status}`
-      : error instanceof TimeoutError
-        ? 'timed out'
-        : 'could not be reached (network error)'
-  return new TokenEndpointUnavailableError(
-    `token endpoint ${what} after retries`,
-    status,
-    safeCause(error),
-  )
-}
-
-/** Parses a token endpoint body; an HTML error page or any other non-JSON body is malformed. */
-async function readJson(response: Response): Promise<Record<string, unknown> | null> {
+function readJson({ response, text }: Exchange): Record<string, unknown> {
   let body: unknown
   try {
-    body = JSON.parse(await response.text())
+    body = JSON.parse(text)
   } catch {}
   if (typeof body === 'object' && body !== null) return body as Record<string, unknown>
   const type = response.headers.get('content-type')?.split(';')[0] ?? 'no content type'
@@ -96,39 +37,54 @@ async function readJson(response: Response): Promise<Record<string, unknown> | n
 }
 
 /**
- * Turns a non-2xx token endpoint answer into the right error (RFC 6749 §5.2).
- * `invalid_grant` ends the session; every other error keeps it. Tokens of `current` quoted in the
- * server's `error_description` are redacted.
+ * Turns a non-2xx answer into the right error. The code that reads error bodies is loaded the
+ * first time one arrives; if it cannot be loaded (the page's own server is unreachable), the
+ * answer counts as the server being unavailable, which keeps the session for a later attempt.
  */
-async function errorFromResponse(response: Response, current: TokenSet): Promise<Error> {
-  const { error, error_description: description } = (await readJson(response)) ?? {}
-  if (typeof error !== 'string') {
-    return new InvalidTokenResponseError(
-      `token endpoint answered HTTP ${response.status} without an RFC 6749 "error" member`,
-    )
+async function failureOf(exchange: Exchange, current: TokenSet): Promise<Error> {
+  try {
+    const { failureFromResponse } = await import('./token-failure.js')
+    return failureFromResponse(exchange, current)
+  } catch {
+    const { status } = exchange.response
+    return new TokenEndpointUnavailableError(`token endpoint answered HTTP ${status}`, status)
   }
-  // Some servers echo the rejected input in their error text: never pass a token on.
-  const redact = (text: string) =>
-    [current.accessToken, current.refreshToken].reduce<string>(
-      (redacted, token) => (token ? redacted.replaceAll(token, '[redacted]') : redacted),
-      text,
-    )
-  return error === 'invalid_grant'
-    ? new SessionExpiredError()
-    : new TokenEndpointError(
-        redact(error),
-        response.status,
-        typeof description === 'string' ? redact(description) : undefined,
-      )
 }
 
 /**
  * Creates the token-server client: RFC 6749 §6 refresh, RFC 7009 revocation, and RFC 8414
- * discovery (once, cached; retried on the next call after a failure).
+ * discovery (once, cached; read again on the next call after a failure).
  */
 export function createTokenEndpoint(options: ResolvedOptions): TokenEndpoint {
-  const http = createTokenHttp(options.fetch)
   let endpoints: Promise<Endpoints> | undefined
+
+  /**
+   * One request, bounded in time from the call to the last byte of the body: a server that sends
+   * its headers and then stalls must not hold a renewal (and its lock) for ever.
+   *
+   * @throws {TokenEndpointUnavailableError} on a network failure or timeout
+   */
+  async function send(url: string, init: RequestInit): Promise<Exchange> {
+    const controller = new AbortController()
+    const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT)
+    try {
+      const response = await options.fetch(url, { ...init, signal: controller.signal })
+      return { response, text: await response.text() }
+    } catch (error) {
+      // The error may hold the request, whose body holds the refresh token: keep only words.
+      const { message, cause } = error as { message?: unknown; cause?: { message?: unknown } }
+      const detail = [message, cause?.message].filter((part) => typeof part === 'string')
+      throw new TokenEndpointUnavailableError(
+        controller.signal.aborted
+          ? `token endpoint did not answer within ${REQUEST_TIMEOUT} ms`
+          : 'token endpoint could not be reached (network error)',
+        undefined,
+        { cause: new Error(detail.join(': ')) },
+      )
+    } finally {
+      clearTimeout(timer)
+    }
+  }
 
   function resolveEndpoints(): Promise<Endpoints> {
     if (options.issuer === undefined) {
@@ -139,9 +95,10 @@ export function createTokenEndpoint(options: ResolvedOptions): TokenEndpoint {
     }
     if (endpoints === undefined) {
       const issuer = options.issuer
+      const get = (url: string) => send(url, { headers: { accept: 'application/json' } })
       // Discovery is loaded only by apps that use it, keeping the main bundle small.
       endpoints = import('./discovery.js')
-        .then(({ discoverEndpoints }) => discoverEndpoints(issuer, http, parseSecureUrl))
+        .then(({ discoverEndpoints }) => discoverEndpoints(issuer, get, parseSecureUrl))
         .then(
           (found) => ({
             ...found,
@@ -156,45 +113,38 @@ export function createTokenEndpoint(options: ResolvedOptions): TokenEndpoint {
     return endpoints
   }
 
+  const post = (url: string, form: Record<string, string>) =>
+    send(url, {
+      method: 'POST',
+      body: new URLSearchParams(form),
+      headers: { accept: 'application/json' },
+      // A refresh token must never be served from or written to a cache.
+      cache: 'no-store',
+    })
+
   return {
     async refresh(current) {
       const { tokenEndpoint } = await resolveEndpoints()
-      const form = new URLSearchParams({
+      const form: Record<string, string> = {
         grant_type: 'refresh_token',
-        // The refresher only renews sessions that have a refresh token.
+        // The refresher only renews sessions that can be renewed (canRenew).
         refresh_token: current.refreshToken as string,
         client_id: options.clientId,
-      })
-      if (options.scope !== undefined) form.set('scope', options.scope)
-      let response: Response
-      try {
-        response = await http.post(tokenEndpoint, {
-          body: form,
-          headers: { accept: 'application/json' },
-          // A refresh token must never be served from or written to a cache.
-          cache: 'no-store',
-        })
-      } catch (error) {
-        throw unavailable(error)
       }
-      if (!response.ok) throw await errorFromResponse(response, current)
-      const body = await readJson(response)
-      return parseTokenResponse(body, Date.now(), current)
+      if (options.scope !== undefined) form.scope = options.scope
+      const exchange = await post(tokenEndpoint, form)
+      if (!exchange.response.ok) throw await failureOf(exchange, current)
+      return parseTokenResponse(readJson(exchange), Date.now(), current)
     },
 
     async revoke(refreshToken) {
       try {
         const { revocationEndpoint } = await resolveEndpoints()
         if (revocationEndpoint === undefined) return
-        await http.post(revocationEndpoint, {
-          body: new URLSearchParams({
-            token: refreshToken,
-            token_type_hint: 'refresh_token',
-            client_id: options.clientId,
-          }),
-          retry: { limit: 1 },
-          totalTimeout: 10_000,
-          throwHttpErrors: false,
+        await post(revocationEndpoint, {
+          token: refreshToken,
+          token_type_hint: 'refresh_token',
+          client_id: options.clientId,
         })
       } catch {
         // Best effort (RFC 7009 §2): the local session is forgotten whatever the server says.

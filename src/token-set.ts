@@ -41,6 +41,35 @@ export interface TokenSet {
 }
 
 const DIGITS = /^\d+$/
+/**
+ * A token value: 1*VSCHAR (%x20-7E, RFC 6749 Appendix A.12 and A.17), without a space at either
+ * end, since `fetch` trims header values and the server would then see another token.
+ */
+const TOKEN_VALUE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/
+
+/**
+ * Whether `value` can be used as an access or refresh token: a non-empty string of visible ASCII
+ * characters (RFC 6749 Appendix A.12, A.17). Every token that enters the session (a token
+ * response, storage, a sibling tab) passes this check.
+ *
+ * @param value - anything
+ */
+export function isTokenValue(value: unknown): value is string {
+  return typeof value === 'string' && TOKEN_VALUE.test(value)
+}
+
+/**
+ * Whether the session can be renewed: it holds a refresh token (RFC 6749 §6). The one definition
+ * used wherever the SDK asks.
+ *
+ * @param tokens - the session's tokens
+ */
+export function canRenew(tokens: TokenSet): boolean {
+  return tokens.refreshToken !== undefined
+}
+
+const TOKEN_RULE =
+  'must be a non-empty string of visible ASCII characters (RFC 6749 Appendix A.12, A.17)'
 
 function fail(message: string): never {
   throw new InvalidTokenResponseError(message)
@@ -72,8 +101,10 @@ function jwtLifetime(accessToken: string): number | undefined {
  *
  * Expiry is `receivedAt + expires_in`, counted from local receipt so a skewed server clock changes
  * nothing. Without `expires_in`, a JWT access token's `exp − iat` is used; otherwise expiry is
- * unknown. A response without `refresh_token` keeps the previous one, and one without `scope` keeps
- * the previous scope (RFC 6749 §5.1, §6).
+ * unknown. A response without `refresh_token` keeps the previous one, one without `scope` the
+ * previous scope (RFC 6749 §5.1, §6), and one without `id_token` the previous ID token (OpenID
+ * Connect Core §12.2). A token that is empty or holds characters outside %x20-7E is rejected: it
+ * could never be sent back.
  *
  * @param body - the parsed JSON body
  * @param receivedAt - local time the response arrived, epoch ms
@@ -92,9 +123,7 @@ export function parseTokenResponse(
   }
   const record = body as Record<string, unknown>
   const accessToken = record.access_token
-  if (typeof accessToken !== 'string' || accessToken.length === 0) {
-    fail('"access_token" must be a non-empty string')
-  }
+  if (!isTokenValue(accessToken)) fail(`"access_token" ${TOKEN_RULE}`)
   const tokenType = record.token_type
   if (typeof tokenType !== 'string') fail('"token_type" must be a string')
   if (tokenType.toLowerCase() !== 'bearer') fail('"token_type" must be "Bearer"')
@@ -115,9 +144,12 @@ export function parseTokenResponse(
   }
   const lifetime = seconds === undefined ? jwtLifetime(accessToken) : seconds * 1000
 
-  const refreshToken = optionalString(record, 'refresh_token') ?? previous?.refreshToken
+  const issued = record.refresh_token ?? undefined
+  if (issued !== undefined && !isTokenValue(issued)) fail(`"refresh_token" ${TOKEN_RULE}`)
+  const refreshToken = issued ?? previous?.refreshToken
   const scope = optionalString(record, 'scope') ?? previous?.scope
-  const idToken = optionalString(record, 'id_token')
+  // OpenID Connect Core §12.2: a refresh response may omit the ID token; the previous one stands.
+  const idToken = optionalString(record, 'id_token') ?? previous?.idToken
 
   return {
     tokens: createTokenSet({

@@ -15,7 +15,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // Builds dist/ once for the package, end-to-end and demo tests, which load the built package.
     globalSetup: ['test/global-setup.ts'],
-    setupFiles: ['test/mocks/tabs-setup.ts'],
+    setupFiles: ['test/mocks/tabs-setup.ts', 'test/mocks/lazy-chunks-setup.ts'],
     environment: 'happy-dom',
     environmentOptions: {
       happyDOM: { url: 'https://app.example.com/' },

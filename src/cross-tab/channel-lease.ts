@@ -11,22 +11,20 @@ export interface ChannelLease extends RenewalLock {
 }
 
 /**
- * How long a claim waits for a competing one before the lease is taken. Siblings' messages arrive
- * within a few milliseconds, so two tabs claiming at once always see each other.
- */
-const CLAIM_WINDOW = 100
-/** A lease whose holder never released it (tab closed mid-renewal) lapses after this long. */
-const LEASE_LAPSE = 35_000
-
-/**
  * The fallback when Web Locks are missing: a lease claimed over the tabs' channel. A tab claims,
- * waits {@link CLAIM_WINDOW} for a competing claim (the earlier claim wins, then the smaller id),
+ * waits `claimWindow` for a competing claim (the earlier claim wins, then the smaller id),
  * and a tab that holds the lease answers every claim with `held`. A tab that stops claiming (it
  * lost, then a sibling's result made the wait pointless) withdraws its claim with `release`.
  *
  * @param post - sends a message to every sibling
+ * @param claimWindow - how long a claim waits for a competing one, ms (`CLAIM_WINDOW`)
+ * @param lapse - how long a lease nobody released lasts, ms (`LEASE_LAPSE`)
  */
-export function createChannelLease(post: (message: LeaseMessage) => void): ChannelLease {
+export function createChannelLease(
+  post: (message: LeaseMessage) => void,
+  claimWindow: number,
+  lapse: number,
+): ChannelLease {
   const id = Math.random().toString(36).slice(2)
   let holding = false
   let claim: { at: number; lost: boolean } | undefined
@@ -57,7 +55,7 @@ export function createChannelLease(post: (message: LeaseMessage) => void): Chann
         wake?.()
         return
       }
-      siblings.set(message.id, Date.now() + LEASE_LAPSE)
+      siblings.set(message.id, Date.now() + lapse)
       if (message.type !== 'claim') {
         if (claim) claim.lost = true
       } else if (holding) {
@@ -82,7 +80,7 @@ export function createChannelLease(post: (message: LeaseMessage) => void): Chann
           claimed = true
           post({ type: 'claim', id, at: mine.at })
           try {
-            await pause(CLAIM_WINDOW, signal, false)
+            await pause(claimWindow, signal, false)
           } finally {
             claim = undefined
           }

@@ -1,28 +1,27 @@
+import type { Backoff } from '../backoff.js'
 import { TokenEndpointUnavailableError } from '../errors.js'
 import type { Emitter } from '../events.js'
 import type { Session, SessionChange } from '../session.js'
 import { decodeSession, encodeSession, type SessionStore, type StoredSession } from '../storage.js'
+import {
+  CLAIM_WINDOW,
+  HANDOFF,
+  HELLO_WAIT,
+  LEASE_LAPSE,
+  LOCK_WAIT,
+  SIBLING_RENEWAL_LAPSE,
+} from '../timing.js'
 import type { ChannelLease, LeaseMessage } from './channel-lease.js'
 import { createWebLock, type RenewalLock } from './renewal-lock.js'
-
-/**
- * How long a renewal waits for a sibling's: longer than one token exchange may take (30 s), so
- * only a tab that hangs while holding the lock makes a sibling give up (and try again later).
- */
-const LOCK_WAIT = 35_000
-/** How long a new tab waits for a sibling to hand over the session. */
-const HELLO_WAIT = 200
-/**
- * How long the lock is kept after a renewal's result was shared: the result reaches every sibling
- * over the channel before the next holder of the lock reads the session.
- */
-const HANDOFF = 100
 
 /** What tabs say to each other, besides the lease protocol. */
 type TabMessage =
   | { readonly type: 'hello' }
   | { readonly type: 'session'; readonly session: string }
-  | { readonly type: 'logout' | 'expired'; readonly revision: number }
+  /** A session ended (`logout`, `expired`), or is being renewed (`renewing`). */
+  | { readonly type: 'logout' | 'expired' | 'renewing'; readonly revision: number }
+  /** Token requests pause until `until` (epoch ms) after `failures` failed requests in a row. */
+  | { readonly type: 'backoff'; readonly until: number; readonly failures: number }
   | LeaseMessage
 
 /** One session across the tabs of an origin: shared results, and one renewal at a time. */
@@ -34,7 +33,7 @@ export interface CrossTab {
    */
   exclusive(
     generation: number,
-    renew: (stored: StoredSession) => Promise<StoredSession>,
+    renew: (stored: StoredSession) => Promise<StoredSession | undefined>,
   ): Promise<StoredSession | undefined>
   /**
    * Resolves once no sibling is renewing (at most {@link LOCK_WAIT}): a sibling's renewal in
@@ -43,6 +42,14 @@ export interface CrossTab {
   idle(): Promise<void>
   /** Tells siblings about a change this tab made, and stops waits the change made pointless. */
   changed(change?: SessionChange): void
+  /** Tells siblings that token requests pause until `until` (epoch ms), after `failures`. */
+  paused(until: number, failures: number): void
+  /**
+   * A sibling's renewal of this tab's session in flight: resolves when its outcome arrives (new
+   * tokens, the end of the session, a failure). `undefined` when no sibling is renewing it, or the
+   * one that said so went silent for {@link SIBLING_RENEWAL_LAPSE}.
+   */
+  siblingRenewal(): Promise<void> | undefined
   /** Leaves the group: closes the channel and releases the lock. */
   close(): void
 }
@@ -57,6 +64,8 @@ export function alone(session: Session): CrossTab {
     exclusive: (_, renew) => renew(session.current()),
     idle: async () => undefined,
     changed() {},
+    paused() {},
+    siblingRenewal: () => undefined,
     close() {},
   }
 }
@@ -71,12 +80,14 @@ export function alone(session: Session): CrossTab {
  * @param session - this tab's session
  * @param store - the session store, re-read under the lock when every tab shares it
  * @param events - the client's emitter
+ * @param backoff - the client's pause after failed token requests, shared with the siblings
  */
 export function createCrossTab(
   name: string,
   session: Session,
   store: SessionStore,
   events: Emitter,
+  backoff: Backoff,
 ): CrossTab {
   const { shared } = store
   const Channel = globalThis.BroadcastChannel
@@ -95,7 +106,10 @@ export function createCrossTab(
   const lease: Promise<ChannelLease> | undefined =
     typeof locks?.request === 'function'
       ? undefined
-      : import('./channel-lease.js').then(({ createChannelLease }) => createChannelLease(post))
+      : import('./channel-lease.js').then(({ createChannelLease }) =>
+          // The chunk imports nothing from the main bundle: its time budgets come from here.
+          createChannelLease(post, CLAIM_WINDOW, LEASE_LAPSE),
+        )
   const lock: RenewalLock = lease
     ? { acquire: async (signal) => (await lease).acquire(signal) }
     : createWebLock(locks as LockManager, `${name}:renewal`)
@@ -106,6 +120,16 @@ export function createCrossTab(
   let kept:
     | { readonly release: () => void; readonly timer: ReturnType<typeof setTimeout> }
     | undefined
+  /** A sibling's renewal announced with `renewing`, until its outcome arrives. */
+  let sibling:
+    | { readonly revision: number; readonly at: number; readonly done: Promise<void> }
+    | undefined
+  let siblingDone = (): void => undefined
+  /** The sibling's renewal is over, one way or another: callers waiting for it go on. */
+  const siblingOutcome = (): void => {
+    siblingDone()
+    sibling = undefined
+  }
   const takeKept = (): (() => void) | undefined => {
     const release = kept?.release
     clearTimeout(kept?.timer)
@@ -123,19 +147,41 @@ export function createCrossTab(
         break
       case 'session': {
         const stored = decodeSession(message.session)
-        if (stored !== null) session.adopt(stored)
+        // New tokens from a sibling: the token server works again.
+        if (stored !== null && session.adopt(stored)) backoff.succeeded()
         answered?.()
+        siblingOutcome()
         break
       }
+      case 'backoff':
+        if (typeof message.until === 'number' && typeof message.failures === 'number') {
+          backoff.follow(message.until, message.failures)
+        }
+        siblingOutcome()
+        break
+      case 'renewing':
       case 'logout':
-      case 'expired':
-        // Only the session that ended, or an older one: a newer login in this tab stays. A
-        // revision that is not a number (a numeric string would compare as one) is ignored.
+      case 'expired': {
+        // A revision that is not a number (a numeric string would compare as one) is ignored.
         if (typeof message.revision !== 'number') break
+        if (message.type === 'renewing') {
+          siblingOutcome()
+          sibling = {
+            revision: message.revision,
+            at: Date.now(),
+            done: new Promise((resolve) => {
+              siblingDone = resolve
+            }),
+          }
+          break
+        }
+        siblingOutcome()
+        // Only the session that ended, or an older one: a newer login in this tab stays.
         if (state.status !== 'active' || !((state.stored.revision ?? 0) <= message.revision)) break
         if (message.type === 'expired') session.expire(session.generation, true)
         else if (session.clear(true)) events.emit('logout', undefined)
         break
+      }
       default:
         lease?.then(
           (it) => it.receive(message as LeaseMessage),
@@ -237,7 +283,9 @@ export function createCrossTab(
           if (loaded !== null) session.adopt(loaded)
         }
         if (generation !== session.generation) return undefined
-        return await renew(session.current())
+        const stored = session.current()
+        post({ type: 'renewing', revision: stored.revision ?? 0 })
+        return await renew(stored)
       } finally {
         kept = { release, timer: setTimeout(() => takeKept()?.(), HANDOFF) }
       }
@@ -249,6 +297,17 @@ export function createCrossTab(
       if (kept !== undefined) return
       const release = await waitForLock(-1).catch(() => undefined)
       release?.()
+    },
+    paused(until, failures) {
+      post({ type: 'backoff', until, failures })
+    },
+    siblingRenewal() {
+      const { state } = session
+      const current =
+        state.status === 'active' && sibling?.revision === (state.stored.revision ?? 0)
+      return current && Date.now() - (sibling?.at ?? 0) < SIBLING_RENEWAL_LAPSE
+        ? sibling?.done
+        : undefined
     },
     changed(change) {
       for (const wait of waits) if (wait.generation !== session.generation) wait.stop.abort()
@@ -262,6 +321,7 @@ export function createCrossTab(
       )
     },
     close() {
+      siblingOutcome()
       globalThis.removeEventListener?.('pageshow', onPageShow)
       for (const wait of waits) wait.stop.abort()
       takeKept()?.()

@@ -75,6 +75,14 @@ export interface MockTokenServerOptions {
    */
   readonly reuseInterval?: number
   /**
+   * A refresh that commits also revokes the access tokens issued before it in the session, as
+   * Django OAuth Toolkit does (it deletes the access token of the refresh token presented): the
+   * API answers the previous access token 401 `invalid_token` from that moment, even inside its
+   * lifetime.
+   * @default false
+   */
+  readonly revokeAccessTokensOnRefresh?: boolean
+  /**
    * Access token format. `'jwt'` tokens are unsigned (`alg: none`, RFC 7519 §6) but well-formed,
    * with `iss`, `sub`, `aud`, `client_id`, `scope`, `iat`, `exp` and `jti` claims: a client may
    * decode them, never trust them. Refresh tokens are always opaque.
@@ -157,6 +165,7 @@ export interface ResolvedMockOptions {
   readonly rotation: boolean
   readonly reuseDetection: boolean
   readonly reuseInterval: number
+  readonly revokeAccessTokensOnRefresh: boolean
   readonly tokenFormat: 'opaque' | 'jwt'
   readonly omitExpiresIn: boolean
   readonly clockSkew: number
@@ -291,6 +300,7 @@ export function resolveMockOptions(options: MockTokenServerOptions = {}): Resolv
     rotation: options.rotation ?? true,
     reuseDetection: options.reuseDetection ?? true,
     reuseInterval: checkDuration('reuseInterval', options.reuseInterval ?? 0),
+    revokeAccessTokensOnRefresh: options.revokeAccessTokensOnRefresh ?? false,
     tokenFormat,
     omitExpiresIn: options.omitExpiresIn ?? false,
     clockSkew,

@@ -273,6 +273,10 @@ export function createTokenStore(options: ResolvedMockOptions): TokenStore {
         }
         granted = requested.join(' ')
       }
+      if (options.revokeAccessTokensOnRefresh) {
+        for (const access of accessTokens.values())
+          if (access.family === family) access.revoked = true
+      }
       const accessToken = mintAccessToken(family, granted, now)
       if (!options.rotation)
         return { ok: true, body: response(accessToken, granted), family: family.label }

@@ -24,7 +24,7 @@ const { mock, server } = useMockEnvironment({ accessTokenLifetime: 3_600_000 })
 
 const clients = useClients(
   { clientId: CLIENT_ID, tokenEndpoint: mock.endpoints.token, apiOrigins: [API_ORIGIN] },
-  { fakeTimers: 'in-test' },
+  { fakeTimers: 'in-test', teardown: () => vi.restoreAllMocks() },
 )
 
 /** A client for the mock, with its `error` and `expired` events recorded. */
@@ -264,6 +264,27 @@ describe('malformed token responses', () => {
       },
     ],
     ['a 400 without an "error" member', { type: 'body', status: 400, body: { message: 'no' } }],
+    // RFC 6749 Appendix A.12, A.17: tokens are 1*VSCHAR (%x20-7E); anything else cannot be sent.
+    ...(
+      [
+        ['an empty refresh_token', { refresh_token: '' }],
+        ['an access_token with a control character', { access_token: 'at_bell\u0007' }],
+        ['an access_token with a line break', { access_token: 'at_line\r\nX-Evil: 1' }],
+        ['an access_token with a NUL', { access_token: 'at_nul\u0000' }],
+        ['a non-ASCII access_token', { access_token: 'at_café' }],
+        ['an access_token ending in a space', { access_token: 'at_trailing ' }],
+        ['an access_token of spaces', { access_token: '   ' }],
+        ['a refresh_token with a control character', { refresh_token: 'rt_tab\there' }],
+        ['a non-ASCII refresh_token', { refresh_token: 'rt_ünïcode' }],
+        ['a refresh_token with DEL', { refresh_token: 'rt_del\u007f' }],
+      ] as const
+    ).map(([name, members]): [string, MockFault] => [
+      name,
+      {
+        type: 'body',
+        body: { access_token: 'at_fine', token_type: 'Bearer', expires_in: 60, ...members },
+      },
+    ]),
   ])(
     'rejects %s with InvalidTokenResponseError and leaves the session untouched',
     async (_, fault) => {
@@ -311,7 +332,8 @@ describe('malformed token responses', () => {
 
     expect(error).toBeInstanceOf(TokenEndpointUnavailableError)
     expect(error).toMatchObject({ code: 'token_endpoint_unavailable', status: 502 })
-    expect(mock.counters).toMatchObject({ token: 4, faults: 4 })
+    // The first request and two retries in place.
+    expect(mock.counters).toMatchObject({ token: 3, faults: 3 })
     expect(auth.tokens).toEqual(before)
     expect(events.error).toHaveLength(1)
     expect(events.expired).toHaveLength(0)
@@ -319,34 +341,88 @@ describe('malformed token responses', () => {
   })
 })
 
-describe('an unavailable token server', () => {
-  it('never ends the session, pauses renewals 1 s then 2 s, and recovers', async () => {
+describe('tokens that could not be sent back (RFC 6749 Appendix A.12, A.17)', () => {
+  it('rejects an empty refresh_token, and the next renewal presents the previous one', async () => {
     vi.useFakeTimers()
+    const { auth, events } = createClient()
+    const session = mock.issueTokens()
+    auth.setTokens(session)
+    mock.injectFault({
+      type: 'body',
+      body: { access_token: 'at_fine', token_type: 'Bearer', refresh_token: '' },
+    })
+    await expect(auth.refresh()).rejects.toMatchObject({ code: 'invalid_token_response' })
+    expect(auth.tokens?.refreshToken).toBe(session.refresh_token)
+
+    // After the pause, the server accepts the refresh token it issued: the session goes on.
+    await vi.advanceTimersByTimeAsync(1_000)
+    const renewed = await auth.refresh()
+    expect(mock.log.token.map(({ status, error }) => [status, error])).toEqual([
+      [200, null],
+      [200, null],
+    ])
+    expect(renewed.refreshToken).not.toBe(session.refresh_token)
+    expect(events.expired).toHaveLength(0)
+  })
+
+  it.each([
+    ['an empty access_token', { access_token: '' }],
+    ['an access_token with a control character', { access_token: 'at_bell\u0007' }],
+    ['a non-ASCII access_token', { access_token: 'at_café' }],
+    ['an access_token with a leading space', { access_token: ' at_leading' }],
+    ['an empty refresh_token', { refresh_token: '' }],
+    ['a refresh_token with a line break', { refresh_token: 'rt\nX' }],
+  ])('refuses %s handed to setTokens, keeping the session', async (_, members) => {
+    const { auth } = createClient()
+    const session = mock.issueTokens()
+    auth.setTokens(session)
+    const before = auth.tokens
+
+    expect(() => auth.setTokens({ ...mock.issueTokens(), ...members })).toThrow(
+      InvalidTokenResponseError,
+    )
+    expect(() => auth.setTokens({ ...mock.issueTokens(), ...members })).toThrow(
+      /must be a non-empty string of visible ASCII characters/,
+    )
+    expect(auth.tokens).toBe(before)
+    // Every call still works with the session that was working, and never throws a TypeError.
+    const response = await auth.fetch(`${API_ORIGIN}/me`)
+    expect(response.status).toBe(200)
+  })
+})
+
+describe('an unavailable token server', () => {
+  it('never ends the session, pauses after every failed request, and recovers', async () => {
+    vi.useFakeTimers()
+    // No jitter: each pause is its full length (1, 2, 4, 8 s …).
+    vi.spyOn(Math, 'random').mockReturnValue(0)
     const { auth, events } = createClient()
     const session = mock.issueTokens()
     auth.setTokens(session)
     const before = auth.tokens
     mock.injectFault({ type: 'network-error', times: Number.POSITIVE_INFINITY })
+    const start = Date.now()
 
+    // One renewal: a request, and two more in place after pauses of 1 s and 2 s.
     const first = await rejection(auth.refresh())
     expect(first).toBeInstanceOf(TokenEndpointUnavailableError)
     expect(first).toMatchObject({ code: 'token_endpoint_unavailable', status: undefined })
-    expect(mock.counters.token).toBe(4)
+    expect(mock.log.token.map(({ at }) => at - start)).toEqual([0, 1_000, 3_000])
 
-    // Inside the pause no request is made.
+    // Inside the pause that followed (4 s) no request is made.
     const paused = await rejection(auth.refresh())
     expect(paused).toMatchObject({ code: 'token_endpoint_unavailable' })
-    expect(mock.counters.token).toBe(4)
+    expect(mock.counters.token).toBe(3)
 
-    await vi.advanceTimersByTimeAsync(1_000)
+    await vi.advanceTimersByTimeAsync(start + 7_000 - Date.now())
     const second = await rejection(auth.refresh())
     expect(second).toMatchObject({ code: 'token_endpoint_unavailable' })
-    expect(mock.counters.token).toBe(8)
+    // The next pause (8 s) is too long to wait in place: one request, and the caller is told.
+    expect(mock.log.token.map(({ at }) => at - start)).toEqual([0, 1_000, 3_000, 7_000])
 
-    // The pause doubled.
-    await vi.advanceTimersByTimeAsync(1_000)
+    await vi.advanceTimersByTimeAsync(start + 7_000 + 8_000 - 1 - Date.now())
     await expect(auth.refresh()).rejects.toMatchObject({ code: 'token_endpoint_unavailable' })
-    expect(mock.counters.token).toBe(8)
+    expect(mock.counters.token).toBe(4)
 
     expect(auth.tokens).toEqual(before)
     expect(events.expired).toHaveLength(0)
@@ -355,10 +431,10 @@ describe('an unavailable token server', () => {
     expect((await auth.fetch(`${API_ORIGIN}/me`)).status).toBe(200)
 
     mock.clearFaults()
-    await vi.advanceTimersByTimeAsync(1_000)
+    await vi.advanceTimersByTimeAsync(1)
     const renewed = await auth.refresh()
     expect(renewed.accessToken).not.toBe(session.access_token)
-    expect(mock.counters).toMatchObject({ token: 9, tokenSuccess: 1 })
+    expect(mock.counters).toMatchObject({ token: 5, tokenSuccess: 1 })
     expectNoSecrets(
       [first, paused, second, ...events.error],
       [session.access_token, session.refresh_token],
@@ -436,6 +512,65 @@ describe('secrecy', () => {
     expect(error).toMatchObject({ code: 'token_endpoint_error', error: 'invalid_request' })
     expectNoSecrets([error, ...events.error], [session.access_token, session.refresh_token])
   })
+
+  // Tokens with every character an encoding treats specially (all within %x20-7E).
+  const access = 'at+/=%2B"\\<&>\' x'
+  const refresh = 'rt/+ =%"\\~!*()\'&#'
+  /** Every form in which a server may quote a token back. */
+  const echoes: [string, (token: string) => string][] = [
+    ['raw', (token) => token],
+    [
+      'form-encoded as sent (+ for a space)',
+      (token) => new URLSearchParams({ t: token }).toString().slice(2),
+    ],
+    ['percent-encoded (%20 for a space)', (token) => encodeURIComponent(token)],
+    [
+      'percent-encoded in lower case',
+      (token) => encodeURIComponent(token).replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase()),
+    ],
+    [
+      'form-encoded in lower case',
+      (token) =>
+        new URLSearchParams({ t: token })
+          .toString()
+          .slice(2)
+          .replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase()),
+    ],
+    ['JSON-escaped', (token) => JSON.stringify(token).slice(1, -1)],
+    ['JSON-escaped with \\/', (token) => JSON.stringify(token).slice(1, -1).replaceAll('/', '\\/')],
+    [
+      'HTML-escaped',
+      (token) =>
+        token
+          .replaceAll('&', '&amp;')
+          .replaceAll('<', '&lt;')
+          .replaceAll('>', '&gt;')
+          .replaceAll('"', '&quot;')
+          .replaceAll("'", '&#39;'),
+    ],
+  ]
+
+  it.each(echoes)(
+    'keeps both tokens out of an error whose server quotes them %s',
+    async (_, echo) => {
+      const { auth, events } = createClient()
+      auth.setTokens({ access_token: access, refresh_token: refresh, token_type: 'Bearer' })
+      mock.injectFault({
+        type: 'oauth-error',
+        error: `invalid_request: ${echo(refresh)}`,
+        description: `grant_type=refresh_token&refresh_token=${echo(refresh)}&client_id=spa (bearer ${echo(access)})`,
+      })
+
+      const error = await auth.refresh().catch((caught: unknown) => caught)
+
+      expect(error).toMatchObject({ code: 'token_endpoint_error', status: 400 })
+      expect(error).toMatchObject({ errorDescription: expect.stringContaining('[redacted]') })
+      expectNoSecrets(
+        [error, ...events.error],
+        echoes.flatMap(([, form]) => [form(access), form(refresh)]),
+      )
+    },
+  )
 
   it('keeps tokens out of an InvalidTokenResponseError about a response that carries them', async () => {
     const { auth, events } = createClient()

@@ -149,7 +149,7 @@ describe('logout()', () => {
     {
       failure: 'is unreachable',
       fault: { type: 'network-error', target: 'revocation', times: Number.POSITIVE_INFINITY },
-      attempts: 2,
+      attempts: 1,
     },
     {
       failure: 'never answers',
@@ -228,6 +228,61 @@ describe('logout()', () => {
     expect(refreshes).toEqual([])
     expect(expired).toEqual([])
     await expect(auth.getAccessToken()).rejects.toMatchObject({ code: 'no_session' })
+  })
+
+  it.each([true, false])(
+    'revokes the refresh token of a renewal answered after logout() stopped waiting (crossTab %s)',
+    async (crossTab) => {
+      const revocations = recordRevocations()
+      const auth = createClient({ crossTab })
+      const login = mock.issueTokens()
+      auth.setTokens(login)
+      mock.injectFault({ type: 'latency', ms: 8_000, afterProcessing: true })
+      const renewal = auth.refresh()
+      renewal.catch(() => undefined)
+      await advanceUntil(auth.logout())
+      expect((await revocations()).map(({ form }) => form.token)).toEqual([login.refresh_token])
+
+      // The answer arrives at 8 s with a refresh token nobody will use: it is revoked too.
+      await expect(advanceUntil(renewal)).rejects.toMatchObject({ code: 'no_session' })
+      await advanceUntil(new Promise((resolve) => setTimeout(resolve, 100)))
+      const revoked = (await revocations()).map(({ form }) => form)
+      expect(revoked).toHaveLength(2)
+      const late = revoked[1]?.token ?? ''
+      expect(late).not.toBe(login.refresh_token)
+      expect(revoked[1]).toMatchObject({ token_type_hint: 'refresh_token', client_id: CLIENT_ID })
+      expect(mock.introspect(late)).toMatchObject({
+        type: 'refresh_token',
+        family: 'family-1',
+        state: 'revoked',
+      })
+      expect(auth.tokens).toBeNull()
+    },
+  )
+
+  it('revokes the refresh token of a renewal answered after setTokens() replaced the session', async () => {
+    const revocations = recordRevocations()
+    const auth = createClient()
+    auth.setTokens(mock.issueTokens())
+    mock.injectFault({ type: 'latency', ms: 2_000, afterProcessing: true })
+    const renewal = auth.refresh()
+    await vi.advanceTimersByTimeAsync(100)
+    expect(mock.counters.token).toBe(1)
+    const next = mock.issueTokens()
+    const replaced = auth.setTokens(next)
+
+    // The late renewal loses to the new login, which stays untouched.
+    expect(await advanceUntil(renewal)).toBe(replaced)
+    await advanceUntil(new Promise((resolve) => setTimeout(resolve, 100)))
+    const revoked = (await revocations()).map(({ form }) => form.token ?? '')
+    expect(revoked).toHaveLength(1)
+    expect(mock.introspect(revoked[0] ?? '')).toMatchObject({
+      type: 'refresh_token',
+      family: 'family-1',
+    })
+    expect(auth.tokens).toBe(replaced)
+    expect(mock.introspect(next.refresh_token ?? '').state).toBe('active')
+    expect((await auth.refresh()).refreshToken).not.toBe(next.refresh_token)
   })
 })
 
@@ -309,11 +364,12 @@ describe('events', () => {
     const auth = createClient()
     auth.setTokens(mock.issueTokens())
     const errors = collect(auth, 'error')
-    mock.injectFault({ type: 'network-error', times: 4 })
+    mock.injectFault({ type: 'network-error', times: 3 })
     await advanceUntil(new Promise((resolve) => auth.on('error', resolve)), 40_000)
     expect(errors).toHaveLength(1)
     expect(errors[0]).toBeInstanceOf(TokenEndpointUnavailableError)
-    expect(mock.counters.token).toBe(4)
+    // The first request and two retries in place.
+    expect(mock.counters.token).toBe(3)
   })
 
   it('fires expired once with a SessionExpiredError when the refresh token is rejected', async () => {

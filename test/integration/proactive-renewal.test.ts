@@ -22,7 +22,7 @@ const { create: createClient } = useClients(
 )
 
 /** Advances fake time in 100 ms steps until `promise` settles (at most `limit` ms). */
-const advanceUntil = stepUntilSettled(100)
+const _advanceUntil = stepUntilSettled(100)
 
 describe('when the timer renews', () => {
   it('renews a 60 s token 30 s before expiry, at most 1 s earlier', async () => {
@@ -289,28 +289,6 @@ describe('the check on every call', () => {
     expect(mock.counters.token).toBe(1)
     // The expired token never reached the API.
     expect(mock.log.api.map(({ status, token }) => [status, token])).toEqual([[200, 'active']])
-  })
-
-  it('inside the leeway, answers the current token at once and renews once in the background', async () => {
-    const auth = createClient()
-    const login = mock.issueTokens()
-    auth.setTokens(login)
-    vi.setSystemTime(T0 + 45_000)
-    // Keep the background renewal in flight until fake time moves.
-    mock.injectFault({ type: 'latency', ms: 5_000 })
-
-    const renewed = nextEvent(auth, 'refresh')
-    expect(await auth.getAccessToken()).toBe(login.access_token)
-    expect(await auth.getAccessToken()).toBe(login.access_token)
-    const response = await auth.fetch(`${API_ORIGIN}/me`)
-    expect(response.status).toBe(200)
-
-    const tokens = await advanceUntil(renewed)
-    expect(mock.counters.token).toBe(1)
-    expect(mock.counters.tokenSuccess).toBe(1)
-    expect(await auth.getAccessToken()).toBe(tokens.accessToken)
-    expect(tokens.accessToken).not.toBe(login.access_token)
-    expect(mock.log.api.map(({ token }) => token)).toEqual(['active'])
   })
 
   it('outside the leeway, answers the current token without contacting the token endpoint', async () => {

@@ -1,18 +1,17 @@
 /**
- * The refresh request on the wire (RFC 6749 §6), its retry policy for transient failures (5xx, 429
- * with Retry-After, network errors), the pause between failed renewals, and refresh token rotation.
+ * The refresh request on the wire (RFC 6749 §6), refresh token rotation, and lost responses. The
+ * pause after failed requests is in backoff.test.ts.
  */
 import type { TokenClient, TokenClientEvents, TokenSet } from 'freshtoken'
 import { describe, expect, it, vi } from 'vitest'
 import { useClients } from '../mocks/harness.js'
 import { recordRequestBodies } from '../mocks/requests.js'
 import { API_ORIGIN, CLIENT_ID, ISSUER, useMockEnvironment } from '../mocks/setup.js'
-import { advanceToInstant, stepUntilSettled, T0 } from '../mocks/time.js'
+import { stepUntilSettled, T0 } from '../mocks/time.js'
 
 const { mock, server, serve } = useMockEnvironment()
 
 const TOKEN_ENDPOINT = `${ISSUER}/oauth/token`
-const HOUR = 3_600_000
 
 const { create: createClient, onCleanup } = useClients(
   { clientId: CLIENT_ID, tokenEndpoint: TOKEN_ENDPOINT, apiOrigins: [API_ORIGIN] },
@@ -118,207 +117,6 @@ describe('the request (RFC 6749 §6)', () => {
   })
 })
 
-describe('retries of transient failures', () => {
-  it('retries a 503 after its Retry-After of 2 s, not before', async () => {
-    const auth = createClient()
-    auth.setTokens(mock.issueTokens())
-    mock.injectFault({ type: 'status', status: 503, retryAfter: 2 })
-
-    const renewal = auth.refresh()
-    await advanceToInstant(T0 + 2_000 - 1)
-    expect(mock.counters.token).toBe(1)
-    const tokens = await advanceUntil(renewal)
-
-    expect(mock.log.token.map(({ status }) => status)).toEqual([503, 200])
-    const [first, second] = mock.log.token.map(({ at }) => at)
-    expect(first).toBe(T0)
-    expect((second ?? 0) - (first ?? 0)).toBeGreaterThanOrEqual(2_000)
-    expect((second ?? 0) - (first ?? 0)).toBeLessThanOrEqual(2_100)
-    expect(auth.tokens).toBe(tokens)
-  })
-
-  it('retries a 429 after its Retry-After', async () => {
-    const auth = createClient()
-    auth.setTokens(mock.issueTokens())
-    mock.injectFault({ type: 'status', status: 429, retryAfter: 3 })
-
-    const renewal = auth.refresh()
-    await advanceToInstant(T0 + 3_000 - 1)
-    expect(mock.counters.token).toBe(1)
-    await advanceUntil(renewal)
-    expect(mock.log.token.map(({ status }) => status)).toEqual([429, 200])
-    const [first, second] = mock.log.token.map(({ at }) => at)
-    expect((second ?? 0) - (first ?? 0)).toBeGreaterThanOrEqual(3_000)
-    expect((second ?? 0) - (first ?? 0)).toBeLessThanOrEqual(3_100)
-  })
-
-  it.each([
-    { fault: 'a network error', inject: { type: 'network-error' } as const, status: 0 },
-    { fault: 'a 502 HTML page from a proxy', inject: { type: 'html' } as const, status: 502 },
-    {
-      fault: 'a 503 temporarily_unavailable',
-      inject: { type: 'oauth-error', error: 'temporarily_unavailable' } as const,
-      status: 503,
-    },
-  ])('retries $fault with a short backoff', async ({ inject, status }) => {
-    const auth = createClient()
-    const login = mock.issueTokens()
-    auth.setTokens(login)
-    mock.injectFault({ ...inject, times: 2 })
-
-    const tokens = await advanceUntil(auth.refresh())
-    expect(mock.log.token.map((entry) => entry.status)).toEqual([status, status, 200])
-    // ky's backoff: at most 300 ms, then at most 600 ms (jittered).
-    const at = mock.log.token.map((entry) => entry.at)
-    expect((at[2] ?? 0) - (at[0] ?? 0)).toBeLessThanOrEqual(900 + 20)
-    expect(tokens.accessToken).not.toBe(login.access_token)
-  })
-})
-
-describe('when every retry fails', () => {
-  it('rejects token_endpoint_unavailable after 4 attempts and keeps the session', async () => {
-    const auth = createClient()
-    const login = mock.issueTokens()
-    const tokens = auth.setTokens(login)
-    const errors = collect(auth, 'error')
-    mock.injectFault({ type: 'status', status: 503, times: Number.POSITIVE_INFINITY })
-
-    const renewal = auth.refresh()
-    await expect(advanceUntil(renewal)).rejects.toMatchObject({
-      name: 'TokenEndpointUnavailableError',
-      code: 'token_endpoint_unavailable',
-      status: 503,
-    })
-    expect(mock.counters.token).toBe(4)
-    expect(errors).toHaveLength(1)
-    expect(await renewal.catch((error: unknown) => error)).toBe(errors[0]?.payload)
-    expect(auth.tokens).toBe(tokens)
-    expect(await auth.getAccessToken()).toBe(login.access_token)
-    expect((await auth.fetch(`${API_ORIGIN}/me`)).status).toBe(200)
-    expect(mock.counters.token).toBe(4)
-  })
-
-  it('pauses renewals after a failure: calls during the pause fail at once without a request', async () => {
-    const auth = createClient()
-    const login = mock.issueTokens()
-    // An access token that has already expired: every call needs a renewal.
-    auth.setTokens({ ...login, expires_in: 0 })
-    const errors = collect(auth, 'error')
-    mock.injectFault({ type: 'status', status: 503, times: Number.POSITIVE_INFINITY })
-    await expect(advanceUntil(auth.getAccessToken())).rejects.toMatchObject({
-      code: 'token_endpoint_unavailable',
-    })
-    const failedAt = errors[0]?.at ?? 0
-    expect(mock.counters.token).toBe(4)
-
-    await advanceToInstant(failedAt + 1_000 - 1)
-    await expect(auth.refresh()).rejects.toMatchObject({ code: 'token_endpoint_unavailable' })
-    await expect(auth.getAccessToken()).rejects.toMatchObject({
-      code: 'token_endpoint_unavailable',
-    })
-    await expect(auth.fetch(`${API_ORIGIN}/me`)).rejects.toMatchObject({
-      code: 'token_endpoint_unavailable',
-    })
-    // Nor do the page's wake-up events bypass the pause.
-    window.dispatchEvent(new Event('online'))
-    window.dispatchEvent(new Event('focus'))
-    await vi.advanceTimersByTimeAsync(0)
-    expect(Date.now()).toBe(failedAt + 1_000 - 1)
-    expect(mock.counters.token).toBe(4)
-    expect(mock.counters.api).toBe(0)
-    expect(errors).toHaveLength(1)
-    expect(auth.tokens?.accessToken).toBe(login.access_token)
-  })
-
-  it('doubles the pause after each failed renewal (1, 2, 4 … s) up to 60 s', async () => {
-    // A long-lived token, so only the calls below (and the timer, after each pause) renew.
-    const down = serve({ accessTokenLifetime: 24 * HOUR })
-    const auth = createClient()
-    auth.setTokens(down.issueTokens())
-    const errors = collect(auth, 'error')
-    down.injectFault({ type: 'status', status: 503, times: Number.POSITIVE_INFINITY })
-
-    await expect(advanceUntil(auth.refresh())).rejects.toMatchObject({
-      code: 'token_endpoint_unavailable',
-    })
-    const pauses = [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000]
-    for (const [i, pause] of pauses.entries()) {
-      const failedAt = errors[i]?.at ?? 0
-      const requests = down.counters.token
-      await advanceToInstant(failedAt + pause - 1)
-      await expect(auth.refresh()).rejects.toMatchObject({ code: 'token_endpoint_unavailable' })
-      expect(down.counters.token).toBe(requests)
-      expect(errors).toHaveLength(i + 1)
-
-      await advanceToInstant(failedAt + pause)
-      await expect(advanceUntil(auth.refresh())).rejects.toMatchObject({
-        code: 'token_endpoint_unavailable',
-      })
-      expect(down.counters.token).toBe(requests + 4)
-      expect(errors).toHaveLength(i + 2)
-    }
-  })
-
-  it('renews again after the pause once the server has recovered', async () => {
-    const auth = createClient()
-    const login = mock.issueTokens()
-    auth.setTokens(login)
-    const errors = collect(auth, 'error')
-    const refreshes = collect(auth, 'refresh')
-    mock.injectFault({ type: 'status', status: 503, times: 4 })
-    await expect(advanceUntil(auth.refresh())).rejects.toMatchObject({
-      code: 'token_endpoint_unavailable',
-    })
-
-    await advanceToInstant((errors[0]?.at ?? 0) + 1_000)
-    const tokens = await auth.refresh()
-    expect(mock.counters.token).toBe(5)
-    expect(mock.counters.tokenSuccess).toBe(1)
-    expect(refreshes.map(({ payload }) => payload)).toEqual([tokens])
-    expect(tokens.accessToken).not.toBe(login.access_token)
-  })
-
-  it('meets a 10-minute outage with callers every 100 ms with a bounded number of requests', async () => {
-    const auth = createClient()
-    const login = mock.issueTokens()
-    auth.setTokens(login)
-    const errors = collect(auth, 'error')
-    const refreshes = collect(auth, 'refresh')
-    mock.injectFault({ type: 'status', status: 503, times: Number.POSITIVE_INFINITY })
-
-    let calls = 0
-    const hammer = setInterval(() => {
-      calls++
-      auth.getAccessToken().catch(() => undefined)
-      auth.fetch(`${API_ORIGIN}/me`).catch(() => undefined)
-    }, 100)
-    await vi.advanceTimersByTimeAsync(10 * 60_000)
-    clearInterval(hammer)
-    expect(calls).toBe(6_000)
-
-    // Renewals start at 29–30 s (leeway) and then only after pauses of 1, 2, 4, 8, 16, 32 s and
-    // 60 s after that: renewal k starts no earlier than 29 s + the first k−1 pauses, so at most
-    // 15 start within 600 s, each of at most 4 attempts.
-    expect(errors.length).toBeLessThanOrEqual(15)
-    expect(errors.length).toBeGreaterThanOrEqual(13)
-    const pauses = [1_000, 2_000, 4_000, 8_000, 16_000, 32_000]
-    for (const [i, { at }] of errors.slice(1).entries()) {
-      expect(at - (errors[i]?.at ?? 0)).toBeGreaterThanOrEqual(pauses[i] ?? 60_000)
-    }
-    expect(mock.counters.token).toBe(4 * errors.length)
-    expect(mock.counters.token).toBeLessThanOrEqual(60)
-    expect(refreshes).toHaveLength(0)
-    expect(auth.tokens?.accessToken).toBe(login.access_token)
-
-    // The server recovers: within one more (60 s) pause the session is renewed, once.
-    mock.clearFaults()
-    await vi.advanceTimersByTimeAsync(61_000)
-    expect(refreshes).toHaveLength(1)
-    expect(mock.counters.tokenSuccess).toBe(1)
-    expect(auth.tokens?.accessToken).not.toBe(login.access_token)
-  })
-})
-
 describe('rotation', () => {
   it('replaces the refresh token with the rotated one and retires the old one', async () => {
     const auth = createClient()
@@ -353,6 +151,37 @@ describe('rotation', () => {
     expect(second.accessToken).not.toBe(first.accessToken)
     expect(fixed.counters.tokenSuccess).toBe(2)
     expect(fixed.introspect(login.refresh_token ?? '').state).toBe('active')
+  })
+})
+
+describe('the ID token (OpenID Connect Core §12.2)', () => {
+  it('keeps the previous ID token when a refresh response omits it', async () => {
+    const auth = createClient()
+    auth.setTokens({ ...mock.issueTokens(), id_token: 'eyJ.login-id-token.sig' })
+
+    // The mock, like many servers, sends no id_token on refresh.
+    const renewed = await auth.refresh()
+
+    expect(renewed.idToken).toBe('eyJ.login-id-token.sig')
+    expect(auth.tokens?.idToken).toBe('eyJ.login-id-token.sig')
+  })
+
+  it('takes a new ID token when a refresh response carries one', async () => {
+    const auth = createClient()
+    auth.setTokens({ ...mock.issueTokens(), id_token: 'eyJ.login-id-token.sig' })
+    mock.injectFault({
+      type: 'body',
+      body: {
+        access_token: 'at_from_refresh',
+        token_type: 'Bearer',
+        expires_in: 60,
+        id_token: 'eyJ.refreshed-id-token.sig',
+      },
+    })
+
+    const renewed = await auth.refresh()
+
+    expect(renewed.idToken).toBe('eyJ.refreshed-id-token.sig')
   })
 })
 

@@ -133,8 +133,8 @@ describe('with apiOrigins', () => {
     expect(mock.counters.token).toBe(0)
   })
 
-  it('matches origins after URL normalisation: host case, default port and paths do not matter', async () => {
-    const auth = createClient({ apiOrigins: ['https://API.example.com:443/v1/'] })
+  it('matches origins after URL normalisation: host case and the default port do not matter', async () => {
+    const auth = createClient({ apiOrigins: ['https://API.example.com:443/'] })
     const session = mock.issueTokens()
     auth.setTokens(session)
     const arrivals = recordAllRequests()
@@ -235,6 +235,111 @@ describe('request shapes', () => {
     expect(response.status).toBe(200)
     expect(mock.log.api).toMatchObject([{ path: '/me', status: 200, token: 'active' }])
   })
+})
+
+describe('every spelling of a request URL', () => {
+  /** Answers every request to any origin with 200 (CORS open to the app) and records it. */
+  function answerEverything(): Arrival[] {
+    const arrivals: Arrival[] = []
+    const cors = {
+      'Access-Control-Allow-Origin': APP_ORIGIN,
+      'Access-Control-Allow-Methods': 'GET',
+      'Access-Control-Allow-Headers': 'Authorization',
+    }
+    server.use(
+      http.all('*', ({ request }) => {
+        if (request.method === 'OPTIONS') {
+          return new HttpResponse(null, { status: 204, headers: cors })
+        }
+        arrivals.push({
+          method: request.method,
+          url: request.url,
+          authorization: request.headers.get('Authorization'),
+        })
+        return HttpResponse.json({}, { headers: cors })
+      }),
+    )
+    return arrivals
+  }
+
+  const EVIL = 'https://evil.test'
+  // `null`: the platform's fetch refuses it (credentials in a URL, mixed content) and nothing goes.
+  it.each<[string, RequestInfo | URL, readonly string[], string | null, boolean]>([
+    ['the bare origin', API_ORIGIN, [API_ORIGIN], `${API_ORIGIN}/`, true],
+    [
+      'a query right after the host',
+      `${API_ORIGIN}?page=2`,
+      [API_ORIGIN],
+      `${API_ORIGIN}/?page=2`,
+      true,
+    ],
+    ['a fragment right after the host', `${API_ORIGIN}#top`, [API_ORIGIN], `${API_ORIGIN}/`, true],
+    ['upper case', 'HTTPS://API.EXAMPLE.COM/me', [API_ORIGIN], `${API_ORIGIN}/me`, true],
+    ['the default port', 'https://api.example.com:443/me', [API_ORIGIN], `${API_ORIGIN}/me`, true],
+    [
+      'a backslash after the host',
+      'https://api.example.com\\me',
+      [API_ORIGIN],
+      `${API_ORIGIN}/me`,
+      true,
+    ],
+    [
+      'a look-alike host',
+      `${API_ORIGIN}.evil.test/me`,
+      [API_ORIGIN],
+      'https://api.example.com.evil.test/me',
+      false,
+    ],
+    ['userinfo before another host', `${API_ORIGIN}@evil.test/me`, [API_ORIGIN], null, false],
+    ['userinfo and a port', `${API_ORIGIN}:443@evil.test/me`, [API_ORIGIN], null, false],
+    ['another port', `${API_ORIGIN}:8443/me`, [API_ORIGIN], `${API_ORIGIN}:8443/me`, false],
+    ['http instead of https', 'http://api.example.com/me', [API_ORIGIN], null, false],
+    [
+      'a scheme-relative URL to the API',
+      '//api.example.com/me',
+      [API_ORIGIN],
+      `${API_ORIGIN}/me`,
+      true,
+    ],
+    ['a path on the page origin', '/me', [API_ORIGIN], `${APP_ORIGIN}/me`, false],
+    ['a path on the page origin, allowed', '/me', [APP_ORIGIN], `${APP_ORIGIN}/me`, true],
+    ['a scheme-relative URL elsewhere', '//evil.test/me', [APP_ORIGIN], `${EVIL}/me`, false],
+    ['a backslash-relative URL elsewhere', '/\\evil.test/me', [APP_ORIGIN], `${EVIL}/me`, false],
+    ['a tab hiding a scheme-relative URL', '/\t/evil.test/me', [APP_ORIGIN], `${EVIL}/me`, false],
+    [
+      'a newline hiding a scheme-relative URL',
+      '/\n/evil.test/me',
+      [APP_ORIGIN],
+      `${EVIL}/me`,
+      false,
+    ],
+    ['a relative path', 'me', [APP_ORIGIN], `${APP_ORIGIN}/me`, true],
+    ['a URL object', new URL('/me', API_ORIGIN), [API_ORIGIN], `${API_ORIGIN}/me`, true],
+    ['a URL object elsewhere', new URL('/me', EVIL), [API_ORIGIN], `${EVIL}/me`, false],
+    ['a Request', new Request(`${API_ORIGIN}/me`), [API_ORIGIN], `${API_ORIGIN}/me`, true],
+    ['a Request elsewhere', new Request(`${EVIL}/me`), [API_ORIGIN], `${EVIL}/me`, false],
+    ['a Request with a relative URL', new Request('/me'), [APP_ORIGIN], `${APP_ORIGIN}/me`, true],
+  ])(
+    'with %s, sends the token only to an allowed origin',
+    async (_, input, apiOrigins, url, token) => {
+      const auth = createClient({ apiOrigins })
+      const session = mock.issueTokens()
+      auth.setTokens(session)
+      const arrivals = answerEverything()
+
+      if (url === null) {
+        await expect(auth.fetch(input)).rejects.toThrow()
+        expect(arrivals).toEqual([])
+        return
+      }
+      const response = await auth.fetch(input)
+
+      expect(response.status).toBe(200)
+      expect(arrivals).toEqual([
+        { method: 'GET', url, authorization: token ? `Bearer ${session.access_token}` : null },
+      ])
+    },
+  )
 })
 
 describe('requests that already carry Authorization', () => {

@@ -1,0 +1,207 @@
+/**
+ * A call that starts while a renewal of the session is in flight, in this tab or a sibling, waits
+ * for its result (at most 5 s, or longer only when its token has expired anyway). Servers such as
+ * Django OAuth Toolkit revoke the previous access token the moment a refresh commits: a call sent
+ * with it during the renewal would meet a 401.
+ */
+import { setImmediate as nextMacrotask } from 'node:timers/promises'
+import type { TokenClient } from 'freshtoken'
+import { describe, expect, it, vi } from 'vitest'
+import { useClients } from '../mocks/harness.js'
+import { API_ORIGIN, CLIENT_ID, ISSUER, useMockEnvironment } from '../mocks/setup.js'
+import { advanceToInstant, stepUntilSettled, T0 } from '../mocks/time.js'
+
+const { mock, serve } = useMockEnvironment()
+
+const { create: createClient, onCleanup } = useClients(
+  { clientId: CLIENT_ID, tokenEndpoint: `${ISSUER}/oauth/token`, apiOrigins: [API_ORIGIN] },
+  { fakeTimers: T0, teardown: () => vi.restoreAllMocks() },
+)
+
+/** Advances fake time in 10 ms steps until `promise` settles (at most `limit` ms). */
+const advanceUntil = stepUntilSettled(10)
+
+/** Calls the API every `every` ms until stopped; collects every outcome (0 for a rejection). */
+function poll(auth: TokenClient, every: number): { statuses: number[]; stop: () => void } {
+  const statuses: number[] = []
+  const timer = setInterval(() => {
+    auth.fetch(`${API_ORIGIN}/me`).then(
+      ({ status }) => statuses.push(status),
+      () => statuses.push(0),
+    )
+  }, every)
+  return { statuses, stop: () => clearInterval(timer) }
+}
+
+describe('a server that revokes the previous access token when a refresh commits', () => {
+  it('never meets a 401 from calls made during proactive renewals', async () => {
+    // The server commits at once; its answer takes 300 ms to arrive. Calls go out every 200 ms.
+    const server = serve({ revokeAccessTokensOnRefresh: true })
+    server.injectFault({
+      type: 'latency',
+      ms: 300,
+      afterProcessing: true,
+      times: Number.POSITIVE_INFINITY,
+    })
+    const auth = createClient()
+    auth.setTokens(server.issueTokens())
+    const { statuses, stop } = poll(auth, 200)
+    onCleanup(stop)
+
+    // Two token lifetimes: a proactive renewal about every 30 s.
+    await vi.advanceTimersByTimeAsync(120_000)
+    stop()
+    await advanceUntil(new Promise((resolve) => setTimeout(resolve, 1_000)))
+
+    expect(server.counters.tokenSuccess).toBeGreaterThanOrEqual(3)
+    expect(server.counters.api401).toBe(0)
+    expect(server.log.api.filter(({ token }) => token !== 'active')).toEqual([])
+    expect(statuses.length).toBeGreaterThan(550)
+    expect(statuses.every((status) => status === 200)).toBe(true)
+    expect(server.counters.reuseDetected).toBe(0)
+  })
+})
+
+describe('a call made while this tab renews', () => {
+  it('waits for the renewal and goes with the new token', async () => {
+    const auth = createClient()
+    const login = mock.issueTokens()
+    auth.setTokens(login)
+    mock.injectFault({ type: 'latency', ms: 2_000 })
+
+    const renewal = auth.refresh()
+    const call = auth.fetch(`${API_ORIGIN}/me`)
+    const token = auth.getAccessToken()
+    await vi.advanceTimersByTimeAsync(2_000 - 1)
+    expect(mock.counters.api).toBe(0)
+    const [tokens, response, current] = await advanceUntil(Promise.all([renewal, call, token]))
+
+    expect(response.status).toBe(200)
+    expect(current).toBe(tokens.accessToken)
+    expect(current).not.toBe(login.access_token)
+    expect(mock.log.api.map(({ at }) => at - T0)).toEqual([2_000])
+    expect(mock.counters.token).toBe(1)
+  })
+
+  it('inside the leeway starts one renewal and waits for it', async () => {
+    const auth = createClient()
+    const login = mock.issueTokens()
+    auth.setTokens(login)
+    vi.setSystemTime(T0 + 45_000)
+    mock.injectFault({ type: 'latency', ms: 1_000 })
+
+    const results = await advanceUntil(
+      Promise.all([auth.getAccessToken(), auth.getAccessToken(), auth.fetch(`${API_ORIGIN}/me`)]),
+    )
+
+    expect(mock.counters.token).toBe(1)
+    const renewed = auth.tokens?.accessToken
+    expect(renewed).not.toBe(login.access_token)
+    expect(results.slice(0, 2)).toEqual([renewed, renewed])
+    expect(mock.log.api.map(({ at, token }) => [at - T0, token])).toEqual([[46_000, 'active']])
+  })
+
+  it('waits at most 5 s for a slow renewal, then goes with the still-valid token', async () => {
+    const auth = createClient()
+    const login = mock.issueTokens()
+    auth.setTokens(login)
+    mock.injectFault({ type: 'latency', ms: 8_000 })
+    const renewal = auth.refresh()
+
+    const token = auth.getAccessToken()
+    await advanceToInstant(T0 + 5_000 - 1)
+    const pending = Symbol('pending')
+    expect(await Promise.race([token, Promise.resolve(pending)])).toBe(pending)
+    await advanceToInstant(T0 + 5_000)
+    expect(await token).toBe(login.access_token)
+
+    const renewed = await advanceUntil(renewal)
+    expect(await auth.getAccessToken()).toBe(renewed.accessToken)
+  })
+
+  it('goes with the still-valid token when the renewal it waited for fails', async () => {
+    const auth = createClient()
+    const login = mock.issueTokens()
+    auth.setTokens(login)
+    const errors: unknown[] = []
+    auth.on('error', (error) => errors.push(error))
+    mock.injectFault({ type: 'oauth-error', error: 'invalid_scope' })
+    mock.injectFault({ type: 'latency', ms: 500 })
+    const renewal = auth.refresh()
+    renewal.catch(() => undefined)
+
+    const response = await advanceUntil(auth.fetch(`${API_ORIGIN}/me`))
+
+    expect(response.status).toBe(200)
+    expect(mock.log.api.map(({ token }) => token)).toEqual(['active'])
+    await expect(renewal).rejects.toMatchObject({ code: 'token_endpoint_error' })
+    expect(errors).toHaveLength(1)
+    expect(auth.tokens?.accessToken).toBe(login.access_token)
+  })
+
+  it('stops waiting when the caller aborts, without cancelling the renewal', async () => {
+    const auth = createClient()
+    auth.setTokens(mock.issueTokens())
+    mock.injectFault({ type: 'latency', ms: 3_000 })
+    const renewal = auth.refresh()
+    const controller = new AbortController()
+
+    const call = auth.fetch(`${API_ORIGIN}/me`, { signal: controller.signal })
+    await vi.advanceTimersByTimeAsync(1_000)
+    controller.abort(new Error('left the page'))
+    await expect(call).rejects.toThrow('left the page')
+    expect(mock.counters.api).toBe(0)
+
+    const renewed = await advanceUntil(renewal)
+    expect(auth.tokens).toBe(renewed)
+  })
+})
+
+describe('a call made while a sibling tab renews', () => {
+  it('waits for the sibling’s result and goes with its token, sending no token request', async () => {
+    const a = createClient()
+    const b = createClient()
+    const login = mock.issueTokens()
+    a.setTokens(login)
+    await advanceUntil(b.getAccessToken())
+    mock.injectFault({ type: 'latency', ms: 1_000 })
+    const renewal = a.refresh()
+    // The sibling's announcement arrives before the call.
+    await nextMacrotask()
+
+    const response = await advanceUntil(b.fetch(`${API_ORIGIN}/me`))
+
+    const renewed = await renewal
+    expect(response.status).toBe(200)
+    expect(b.tokens).toEqual(renewed)
+    // Sent once the sibling's answer had arrived (1 s), with the new token.
+    expect(mock.log.api.map(({ token }) => token)).toEqual(['active'])
+    expect(mock.log.api[0]?.at).toBeGreaterThanOrEqual(T0 + 1_000)
+    expect(mock.log.api[0]?.at).toBeLessThan(T0 + 1_100)
+    expect(mock.counters.token).toBe(1)
+  })
+
+  it('waits at most 5 s for a sibling that went silent, then goes with the still-valid token', async () => {
+    const a = createClient()
+    const b = createClient()
+    const login = mock.issueTokens()
+    a.setTokens(login)
+    await advanceUntil(b.getAccessToken())
+    mock.injectFault({ type: 'latency', ms: 20_000 })
+    a.refresh().catch(() => undefined)
+    await nextMacrotask()
+    // The renewing tab is closed: its result never reaches the sibling.
+    a.dispose()
+
+    const call = b.fetch(`${API_ORIGIN}/me`)
+    await vi.advanceTimersByTimeAsync(5_000 - 1)
+    expect(mock.counters.api).toBe(0)
+    const response = await advanceUntil(call)
+
+    expect(response.status).toBe(200)
+    expect(mock.log.api.map(({ token }) => token)).toEqual(['active'])
+    expect(mock.log.api[0]?.at).toBeGreaterThanOrEqual(T0 + 5_000)
+    expect(mock.log.api[0]?.at).toBeLessThan(T0 + 5_100)
+    expect(b.tokens?.accessToken).toBe(login.access_token)
+  })
+})
