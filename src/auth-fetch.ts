@@ -1,5 +1,9 @@
+import type { Emitter } from './events.js'
 import type { FetchFunction, ResolvedOptions } from './options.js'
 import type { Refresher } from './refresh.js'
+import type { RejectionPolicy } from './rejection-policy.js'
+import type { Session } from './session.js'
+import { exponentialPause, FIRST_BREAKER_PAUSE, MAX_BREAKER_PAUSE } from './timing.js'
 
 /** Sends one attempt with `token`; a request can be sent at most twice. */
 type Attempt = (token: string) => Promise<Response>
@@ -77,13 +81,34 @@ function prepare(
  *
  * @param options - resolved client options
  * @param refresher - the single-flight refresher
+ * @param session - the session, for the 401 policy
+ * @param events - the client's emitter, for the 401 policy
  * @returns a function with `fetch`'s signature and semantics
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
  */
-export function createAuthFetch(options: ResolvedOptions, refresher: Refresher): FetchFunction {
+export function createAuthFetch(
+  options: ResolvedOptions,
+  refresher: Refresher,
+  session: Session,
+  events: Emitter,
+): FetchFunction {
   const { fetch, apiOrigins } = options
   const origins = [...apiOrigins]
   let base: { readonly url: string; readonly origin: string } | undefined
+  /** The 401 policy, loaded at the first 401 (`undefined` if it could not be loaded). */
+  let policy: Promise<RejectionPolicy | undefined> | undefined
+  let loaded: RejectionPolicy | undefined
+  const loadPolicy = () =>
+    (policy ??= import('./rejection-policy.js').then(
+      ({ createRejectionPolicy }) =>
+        (loaded = createRejectionPolicy({
+          session,
+          events,
+          refresh: refresher.refresh,
+          pauseFor: (trips) => exponentialPause(trips, FIRST_BREAKER_PAUSE, MAX_BREAKER_PAUSE),
+        })),
+      () => (policy = undefined),
+    ))
 
   /**
    * Whether a request for `input` may carry the token: its origin is exactly an allowed one. A
@@ -121,17 +146,20 @@ export function createAuthFetch(options: ResolvedOptions, refresher: Refresher):
     retry: Attempt | undefined,
   ): Promise<Response> {
     if (retry === undefined) return response
-    const next = await refresher.renewAfterRejection(response, token, signal)
+    // Without the policy (it could not be loaded: the page's own server is unreachable), a 401
+    // renews and retries as a plain 401 does; the policy is tried again at the next 401.
+    const next = await ((await loadPolicy())?.afterRejection(response, token, signal) ??
+      refresher.refresh(signal).then(({ accessToken }) => accessToken))
     if (next === undefined) return response
     // The first answer is discarded: free its connection.
     response.body?.cancel().catch(() => undefined)
     return accepted(await retry(next), next)
   }
 
-  /** Tells the refresher whether the API accepted `token`. */
+  /** Tells the 401 policy, once loaded, whether the API accepted `token`. */
   function accepted(response: Response, token: string): Response {
-    if (response.status === 401) refresher.rejectedAgain(token)
-    else refresher.accepted()
+    if (response.status === 401) loaded?.rejectedAgain(token)
+    else loaded?.accepted()
     return response
   }
 

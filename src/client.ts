@@ -1,6 +1,6 @@
 import type { KyInstance } from 'ky'
 import { createAuthFetch } from './auth-fetch.js'
-import { createBackoff } from './backoff.js'
+import { Backoff } from './backoff.js'
 import { alone, createCrossTab } from './cross-tab/cross-tab.js'
 import { createEmitter, type TokenClientEvents, type TokenClientListener } from './events.js'
 import { createAuthKy } from './ky.js'
@@ -10,8 +10,9 @@ import { createSchedule } from './schedule.js'
 import { createSession, type SessionChange } from './session.js'
 import { createSessionStore } from './storage.js'
 import { LOGOUT_WAIT } from './timing.js'
-import { createTokenEndpoint } from './token-endpoint.js'
+import { loadTokenEndpoint } from './token-endpoint-loader.js'
 import { canRenew, parseTokenResponse, type TokenResponse, type TokenSet } from './token-set.js'
+import { settledWithin } from './waiting.js'
 
 /** A token client: one session, its lifecycle, and the ways to call APIs with it. */
 export interface TokenClient {
@@ -59,12 +60,12 @@ export interface TokenClient {
 export function createTokenClient(options: TokenClientOptions): TokenClient {
   const resolved = resolveOptions(options)
   const events = createEmitter()
-  const endpoint = createTokenEndpoint(resolved)
+  const endpoint = loadTokenEndpoint(resolved)
   const store = createSessionStore(resolved.storage, resolved.clientId)
   // The schedule and the sibling tabs are wired after the session; until then nothing listens.
   let onChange = (_change?: SessionChange): void => undefined
   const session = createSession(store, events, (change) => onChange(change))
-  const backoff = createBackoff()
+  const backoff = new Backoff()
   const tabs = resolved.crossTab
     ? createCrossTab(`freshtoken:${resolved.clientId}`, session, store, events, backoff)
     : alone(session)
@@ -82,7 +83,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     tabs.changed(change)
   }
   schedule.update()
-  const authFetch = createAuthFetch(resolved, refresher)
+  const authFetch = createAuthFetch(resolved, refresher, session, events)
 
   return {
     get tokens() {
@@ -101,14 +102,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     async logout() {
       await session.ready
       // Let a renewal in flight finish, so the refresh token revoked is the newest one.
-      let timer: ReturnType<typeof setTimeout> | undefined
-      await Promise.race([
-        refresher.settled(),
-        new Promise((resolve) => {
-          timer = setTimeout(resolve, LOGOUT_WAIT)
-        }),
-      ])
-      clearTimeout(timer)
+      await settledWithin(refresher.settled(), LOGOUT_WAIT)
       const { state } = session
       session.clear()
       if (state.status !== 'active') return

@@ -37,7 +37,7 @@ const AUTH_ERROR_NAME =
 export class AuthError extends Error {
   override name: string = 'AuthError'
   /** Stable, machine-readable error code. */
-  readonly code: AuthErrorCode
+  declare readonly code: AuthErrorCode
 
   /**
    * @param code - the stable code
@@ -82,12 +82,12 @@ export class SessionExpiredError extends AuthError {
 export class TokenEndpointError extends AuthError {
   override name = 'TokenEndpointError' as const
   declare readonly code: 'token_endpoint_error'
-  /** The RFC 6749 §5.2 `error` value, or `unknown_error` when the body had none. */
-  readonly error: string
-  /** The server's `error_description`, if any. */
-  readonly errorDescription: string | undefined
+  /** The RFC 6749 §5.2 `error` value, with any token the server quoted redacted. */
+  declare readonly error: string
+  /** The server's `error_description`, if any, with any token it quoted redacted. */
+  declare readonly errorDescription: string | undefined
   /** HTTP status of the response. */
-  readonly status: number
+  declare readonly status: number
 
   constructor(error: string, status: number, errorDescription?: string) {
     super('token_endpoint_error', `Token endpoint answered HTTP ${status} with error "${error}"`)
@@ -105,12 +105,12 @@ export class TokenEndpointUnavailableError extends AuthError {
   override name = 'TokenEndpointUnavailableError' as const
   declare readonly code: 'token_endpoint_unavailable'
   /** HTTP status of the last response, or `undefined` for a network failure. */
-  readonly status: number | undefined
+  declare readonly status: number | undefined
   /**
    * How long the server asked to be left alone, in ms, from its `Retry-After` header
    * (RFC 9110 §10.2.3), if it sent one. Renewals pause at least this long, at most 10 minutes.
    */
-  readonly retryAfter: number | undefined
+  declare readonly retryAfter: number | undefined
 
   constructor(
     message: string,
@@ -166,13 +166,10 @@ export class TokenRejectedError extends AuthError {
   override name = 'TokenRejectedError' as const
   declare readonly code: 'token_rejected'
   /** Epoch ms from which a 401 may start a renewal again. */
-  readonly retryAt: number
+  declare readonly retryAt: number
 
   constructor(retryAt: number) {
-    super(
-      'token_rejected',
-      'The API rejected an access token that a renewal had just issued: renewals after a 401 pause',
-    )
+    super('token_rejected', 'The API rejected a renewed access token: 401-driven renewals pause')
     this.retryAt = retryAt
   }
 }

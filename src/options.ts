@@ -140,7 +140,7 @@ function parseOrigin(entry: string): string {
   check(
     url.pathname === '/' && !/[?#@]/.test(entry),
     'apiOrigins',
-    `list origins only (scheme, host and port, such as "${url.origin}"): "${entry}" has a path, query, fragment or credentials, and a token goes to every path of an origin`,
+    `list origins only, such as "${url.origin}": a token goes to every path of an origin`,
   )
   return url.origin
 }

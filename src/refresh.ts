@@ -2,22 +2,18 @@ import type { Backoff } from './backoff.js'
 import type { CrossTab } from './cross-tab/cross-tab.js'
 import { AuthError, SessionExpiredError, TokenEndpointUnavailableError } from './errors.js'
 import type { Emitter } from './events.js'
-import type { RejectionBreaker } from './rejection-breaker.js'
 import type { Session } from './session.js'
 import type { StoredSession } from './storage.js'
 import {
-  exponentialPause,
-  FIRST_BREAKER_PAUSE,
   INFLIGHT_WAIT,
-  MAX_BREAKER_PAUSE,
   MAX_PAUSE_IN_RENEWAL,
-  MAX_REQUESTS_PER_RENEWAL,
   MIN_GAP,
   RENEWAL_BUDGET,
   REQUEST_TIMEOUT,
 } from './timing.js'
-import type { TokenEndpoint } from './token-endpoint.js'
+import type { TokenEndpoint } from './token-endpoint-loader.js'
 import { canRenew, remainingLifetime, type TokenSet } from './token-set.js'
+import { abortable, settledWithin } from './waiting.js'
 
 /** Single-flight renewal and the policy around it. */
 export interface Refresher {
@@ -33,21 +29,6 @@ export interface Refresher {
    * through {@link Refresher.getAccessToken}: the fast path of every API call.
    */
   tokenNow(): string | undefined
-  /**
-   * After `rejected` met the 401 `response`: the token to retry with (the current one if a renewal
-   * already replaced `rejected`, otherwise the result of one shared renewal), or `undefined` when
-   * the call should get the 401 as it is: the challenge says `insufficient_scope` (RFC 6750 §3.1),
-   * or the API rejects renewed tokens too (see {@link RejectionBreaker}).
-   */
-  renewAfterRejection(
-    response: Response,
-    rejected: string,
-    signal?: AbortSignal | null,
-  ): Promise<string | undefined>
-  /** The retry with `token`, which a renewal made for a 401 issued, met a 401 too. */
-  rejectedAgain(token: string): void
-  /** The API accepted a token (any status but 401): the breaker closes. */
-  accepted(): void
   /** How long before expiry to renew `stored`, in ms: the leeway, at most half the lifetime. */
   leewayFor(stored: StoredSession): number
   /**
@@ -62,41 +43,13 @@ export interface Refresher {
   readonly notBefore: number
 }
 
-/** Rejects with the signal's reason when it aborts, without cancelling `promise` itself. */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal | null | undefined): Promise<T> {
-  if (!signal) return promise
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
-  })
-}
-
-/** Resolves with whether `promise` settled within `ms`; never rejects. */
-function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  return Promise.race([
-    promise.then(
-      () => true,
-      () => true,
-    ),
-    new Promise<boolean>((resolve) => {
-      timer = setTimeout(resolve, ms, false)
-    }),
-  ]).finally(() => clearTimeout(timer))
-}
-
 /**
  * An error of the renewal as callers see it: anything that is not already an {@link AuthError}
  * (a lazily loaded chunk that did not arrive, a body cut off mid-read) is the token server being
  * out of reach, as far as the caller can act.
  */
 function asAuthError(error: unknown): AuthError {
-  return error instanceof AuthError
-    ? error
-    : new TokenEndpointUnavailableError('renewal failed', undefined, {
-        cause: new Error((error as Error)?.message),
-      })
+  return error instanceof AuthError ? error : new TokenEndpointUnavailableError('renewal failed')
 }
 
 /** The parts a refresher works with. */
@@ -126,21 +79,6 @@ export function createRefresher({
   backoff,
   refreshLeeway,
 }: RefresherParts): Refresher {
-  /** The 401 code, loaded at the first 401 (`undefined` until then, or if it could not load). */
-  let rejection: Promise<typeof import('./rejection.js') | undefined> | undefined
-  let breaker: RejectionBreaker | undefined
-  const loadRejection = () =>
-    (rejection ??= import('./rejection.js').then(
-      (loaded) => {
-        breaker ??= loaded.createRejectionBreaker((trips) =>
-          exponentialPause(trips, FIRST_BREAKER_PAUSE, MAX_BREAKER_PAUSE),
-        )
-        return loaded
-      },
-      // Without it a 401 renews and retries, as for any plain 401; it is tried again next time.
-      () => (rejection = undefined),
-    ))
-
   /** The renewal in flight, for the session generation it renews: a replaced session never joins it. */
   let inflight:
     | { readonly generation: number; readonly promise: Promise<StoredSession> }
@@ -158,7 +96,7 @@ export function createRefresher({
    */
   async function exchange(tokens: TokenSet, from: number): Promise<StoredSession | undefined> {
     const started = Date.now()
-    for (let requests = 1; ; requests++) {
+    for (;;) {
       try {
         const renewed = await endpoint.refresh(tokens)
         backoff.succeeded()
@@ -172,7 +110,6 @@ export function createRefresher({
         // Only a server out of reach may answer the same request differently a moment later.
         const inPlace =
           failure instanceof TokenEndpointUnavailableError &&
-          requests < MAX_REQUESTS_PER_RENEWAL &&
           pause <= MAX_PAUSE_IN_RENEWAL &&
           Date.now() - started + pause + REQUEST_TIMEOUT <= RENEWAL_BUDGET
         if (!inPlace) throw failure
@@ -182,26 +119,19 @@ export function createRefresher({
     }
   }
 
-  /**
-   * A renewal whose result could not be committed (the session was logged out or replaced while
-   * it was in flight) holds a live refresh token nobody will use: revoke it, unless it is the
-   * current session's own (a server that does not rotate).
-   */
-  function discard(renewed: StoredSession): void {
-    const orphan = renewed.tokens.refreshToken
-    const { state } = session
-    const current = state.status === 'active' ? state.stored.tokens.refreshToken : undefined
-    if (orphan !== undefined && orphan !== current) void endpoint.revoke(orphan)
-  }
-
   async function renew(from: number): Promise<StoredSession> {
     try {
       const renewed = await tabs.exclusive(from, (stored) => exchange(stored.tokens, from))
       if (renewed === undefined) return session.current()
       // A session replaced meanwhile (setTokens, logout, a sibling tab's login) wins over this
-      // older renewal: the commit guard.
+      // older renewal: the commit guard. The refresh token it brought would stay live, unused:
+      // it is revoked, unless the session holds it too (a server that does not rotate).
       if (!session.commitRenewal(from, renewed)) {
-        discard(renewed)
+        const orphan = renewed.tokens.refreshToken
+        const { state } = session
+        if (state.status !== 'active' || state.stored.tokens.refreshToken !== orphan) {
+          if (orphan !== undefined) void endpoint.revoke(orphan)
+        }
         return session.current()
       }
       events.emit('refresh', renewed.tokens)
@@ -233,7 +163,12 @@ export function createRefresher({
       return Promise.reject(new SessionExpiredError('Session expired: no refresh token'))
     }
     // During the pause after a failure, callers get that failure again without a request.
-    if (Date.now() < backoff.until) return Promise.reject(backoff.failure)
+    if (Date.now() < backoff.until) {
+      return Promise.reject(
+        backoff.failure ??
+          new TokenEndpointUnavailableError('renewals pause after a sibling tab’s request failed'),
+      )
+    }
     const promise = renew(generation)
     inflight = { generation, promise }
     return promise
@@ -251,11 +186,14 @@ export function createRefresher({
       : Math.min(refreshLeeway, stored.lifetime / 2)
   }
 
-  /** Asks the breaker whether a 401 to `token` may renew; reports a pause it opens. */
-  function breakerAllows(token: string): boolean {
-    const verdict = breaker?.onRejected(token) ?? true
-    if (verdict instanceof AuthError) events.emit('error', verdict)
-    return verdict === true
+  /** The token to send at once: valid beyond the leeway (or just renewed), no renewal in flight. */
+  function tokenNow(): string | undefined {
+    const { state } = session
+    if (!session.restored || state.status !== 'active' || renewalInFlight()) return undefined
+    const { stored } = state
+    return fresh() || remainingLifetime(stored.tokens, Date.now()) > leewayFor(stored)
+      ? stored.tokens.accessToken
+      : undefined
   }
 
   /** The renewal of the current session in flight here or in a sibling tab, if any. */
@@ -275,56 +213,24 @@ export function createRefresher({
       await session.ready
       return (await join(signal)).tokens
     },
-    tokenNow() {
-      const { state } = session
-      if (!session.restored || state.status !== 'active' || renewalInFlight()) return undefined
-      const { stored } = state
-      const remaining = remainingLifetime(stored.tokens, Date.now())
-      return remaining > leewayFor(stored) || fresh() ? stored.tokens.accessToken : undefined
-    },
+    tokenNow,
     async getAccessToken(signal) {
       await session.ready
       signal?.throwIfAborted()
+      const now = tokenNow()
+      if (now !== undefined) return now
       let stored = session.current()
+      const valid = () => remainingLifetime(stored.tokens, Date.now()) > 0
       let renewal = renewalInFlight()
-      if (renewal === undefined) {
-        const remaining = remainingLifetime(stored.tokens, Date.now())
-        if (fresh() || remaining > leewayFor(stored) || !canRenew(stored.tokens)) {
-          if (remaining > 0 || fresh()) return stored.tokens.accessToken
-        } else if (remaining > 0) {
-          // Inside the leeway: renew now. The call waits for it like any call that meets a
-          // renewal in flight (a server may retire this token the moment the renewal commits),
-          // unless the renewal is declined at once (a pause after failures).
-          renewal = start()
-        }
-      }
-      if (
-        renewal !== undefined &&
-        (await abortable(settledWithin(renewal, INFLIGHT_WAIT), signal))
-      ) {
+      // Inside the leeway: renew now. The call waits for it like any call that meets a renewal in
+      // flight (a server may retire this token the moment the renewal commits), unless the
+      // renewal is declined at once (a pause after failures).
+      if (renewal === undefined && valid() && canRenew(stored.tokens)) renewal = start()
+      if (renewal && (await abortable(settledWithin(renewal, INFLIGHT_WAIT), signal))) {
         stored = session.current()
       }
       // A renewal that failed or is slow leaves the current token, if it is still valid.
-      if (remainingLifetime(stored.tokens, Date.now()) > 0) return stored.tokens.accessToken
-      return (await join(signal)).tokens.accessToken
-    },
-    async renewAfterRejection(response, rejected, signal) {
-      const loaded = await loadRejection()
-      // A new token with the same scope would not help.
-      const challenge = response.headers.get('www-authenticate')
-      if (loaded?.readBearerError(challenge) === 'insufficient_scope') return undefined
-      const stored = session.current()
-      if (stored.tokens.accessToken !== rejected) return stored.tokens.accessToken
-      if (!breakerAllows(rejected)) return undefined
-      const renewed = (await join(signal)).tokens.accessToken
-      breaker?.renewedFor401(renewed)
-      return renewed
-    },
-    rejectedAgain(token) {
-      breakerAllows(token)
-    },
-    accepted() {
-      breaker?.accepted()
+      return valid() ? stored.tokens.accessToken : (await join(signal)).tokens.accessToken
     },
   }
 }

@@ -31,13 +31,11 @@ export const MAX_RETRY_AFTER = 600_000
 
 /**
  * A renewal retries in place, its callers waiting, so that one lost packet does not fail a call:
- * at most this many requests, each after a pause no longer than {@link MAX_PAUSE_IN_RENEWAL}, and
- * only while the last one would still end within {@link RENEWAL_BUDGET}. Longer pauses are left to
- * the schedule, and the callers get the failure at once.
+ * only after a pause this short (so after the pauses of 1 s and 2 s: at most 3 requests), and only
+ * while the retry would still end within {@link RENEWAL_BUDGET}. Longer pauses are left to the
+ * schedule, and the callers get the failure at once.
  */
-export const MAX_REQUESTS_PER_RENEWAL = 3
-/** The longest pause a renewal waits out in place; see {@link MAX_REQUESTS_PER_RENEWAL}. */
-export const MAX_PAUSE_IN_RENEWAL = 5_000
+export const MAX_PAUSE_IN_RENEWAL = 3_000
 /** The longest a renewal may take in all, retries included (within {@link LOCK_WAIT}). */
 export const RENEWAL_BUDGET = 30_000
 

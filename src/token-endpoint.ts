@@ -1,16 +1,34 @@
+// Loaded on demand (dynamic import, see token-endpoint-loader.ts) by the first renewal or logout:
+// a page that never renews never loads it. It imports only public error classes from the main
+// bundle; what else it needs is passed in.
 import type { Endpoints } from './discovery.js'
 import { InvalidTokenResponseError, TokenEndpointUnavailableError } from './errors.js'
-import { parseSecureUrl, type ResolvedOptions } from './options.js'
-import type { StoredSession } from './storage.js'
-import { REQUEST_TIMEOUT } from './timing.js'
-import { parseTokenResponse, type TokenSet } from './token-set.js'
+import type { ResolvedOptions } from './options.js'
+import { failureFromResponse } from './token-failure.js'
+import type { TokenSet } from './token-set.js'
 
-/** The HTTP conversation with the token server. One call is one request: retries are the caller's. */
-export interface TokenEndpoint {
-  /** RFC 6749 §6: exchanges the refresh token in `current` for a new token set. */
-  refresh(current: TokenSet): Promise<StoredSession>
+/**
+ * The HTTP conversation with the token server. One call is one request: retries are the caller's.
+ * The success body is returned as it came, for the main bundle's `parseTokenResponse`.
+ */
+export interface TokenConversation {
+  /**
+   * RFC 6749 §6: presents the refresh token in `current`.
+   *
+   * @returns the JSON object of a 2xx answer
+   * @throws {AuthError} the server's verdict (§5.2), or `TokenEndpointUnavailableError`
+   */
+  refresh(current: TokenSet): Promise<Record<string, unknown>>
   /** RFC 7009: revokes a refresh token, best effort and bounded in time. Never throws. */
   revoke(refreshToken: string): Promise<void>
+}
+
+/** What the conversation needs from the main bundle. */
+export interface TokenConversationParts {
+  /** A request gives up after this long, body included (`REQUEST_TIMEOUT`), ms. */
+  readonly timeout: number
+  /** Validates an endpoint URL from metadata (https, or http to loopback). */
+  readonly parseUrl: (value: unknown, member: string) => URL
 }
 
 /** A response with its body read, so one time limit covers the whole exchange. */
@@ -37,25 +55,17 @@ function readJson({ response, text }: Exchange): Record<string, unknown> {
 }
 
 /**
- * Turns a non-2xx answer into the right error. The code that reads error bodies is loaded the
- * first time one arrives; if it cannot be loaded (the page's own server is unreachable), the
- * answer counts as the server being unavailable, which keeps the session for a later attempt.
- */
-async function failureOf(exchange: Exchange, current: TokenSet): Promise<Error> {
-  try {
-    const { failureFromResponse } = await import('./token-failure.js')
-    return failureFromResponse(exchange, current)
-  } catch {
-    const { status } = exchange.response
-    return new TokenEndpointUnavailableError(`token endpoint answered HTTP ${status}`, status)
-  }
-}
-
-/**
  * Creates the token-server client: RFC 6749 §6 refresh, RFC 7009 revocation, and RFC 8414
  * discovery (once, cached; read again on the next call after a failure).
+ *
+ * @param options - the client's resolved options
+ * @param parts - what it needs from the main bundle
+ * @returns the conversation
  */
-export function createTokenEndpoint(options: ResolvedOptions): TokenEndpoint {
+export function createTokenConversation(
+  options: ResolvedOptions,
+  { timeout, parseUrl }: TokenConversationParts,
+): TokenConversation {
   let endpoints: Promise<Endpoints> | undefined
 
   /**
@@ -66,7 +76,7 @@ export function createTokenEndpoint(options: ResolvedOptions): TokenEndpoint {
    */
   async function send(url: string, init: RequestInit): Promise<Exchange> {
     const controller = new AbortController()
-    const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT)
+    const timer = setTimeout(() => controller.abort(), timeout)
     try {
       const response = await options.fetch(url, { ...init, signal: controller.signal })
       return { response, text: await response.text() }
@@ -76,7 +86,7 @@ export function createTokenEndpoint(options: ResolvedOptions): TokenEndpoint {
       const detail = [message, cause?.message].filter((part) => typeof part === 'string')
       throw new TokenEndpointUnavailableError(
         controller.signal.aborted
-          ? `token endpoint did not answer within ${REQUEST_TIMEOUT} ms`
+          ? `token endpoint did not answer within ${timeout} ms`
           : 'token endpoint could not be reached (network error)',
         undefined,
         { cause: new Error(detail.join(': ')) },
@@ -98,7 +108,7 @@ export function createTokenEndpoint(options: ResolvedOptions): TokenEndpoint {
       const get = (url: string) => send(url, { headers: { accept: 'application/json' } })
       // Discovery is loaded only by apps that use it, keeping the main bundle small.
       endpoints = import('./discovery.js')
-        .then(({ discoverEndpoints }) => discoverEndpoints(issuer, get, parseSecureUrl))
+        .then(({ discoverEndpoints }) => discoverEndpoints(issuer, get, parseUrl))
         .then(
           (found) => ({
             ...found,
@@ -133,8 +143,8 @@ export function createTokenEndpoint(options: ResolvedOptions): TokenEndpoint {
       }
       if (options.scope !== undefined) form.scope = options.scope
       const exchange = await post(tokenEndpoint, form)
-      if (!exchange.response.ok) throw await failureOf(exchange, current)
-      return parseTokenResponse(readJson(exchange), Date.now(), current)
+      if (!exchange.response.ok) throw failureFromResponse(exchange, current)
+      return readJson(exchange)
     },
 
     async revoke(refreshToken) {

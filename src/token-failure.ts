@@ -1,6 +1,3 @@
-// Loaded on demand (dynamic import) the first time the token server answers a renewal with an
-// error: a server that never fails costs an app nothing. It imports only public error classes
-// from the main bundle.
 import {
   InvalidTokenResponseError,
   SessionExpiredError,

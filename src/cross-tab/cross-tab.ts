@@ -18,8 +18,10 @@ import { createWebLock, type RenewalLock } from './renewal-lock.js'
 type TabMessage =
   | { readonly type: 'hello' }
   | { readonly type: 'session'; readonly session: string }
-  /** A session ended (`logout`, `expired`), or is being renewed (`renewing`). */
-  | { readonly type: 'logout' | 'expired' | 'renewing'; readonly revision: number }
+  /** The session that ended; a newer one is kept. */
+  | { readonly type: 'logout' | 'expired'; readonly revision: number }
+  /** A sibling sends a token request now; its outcome follows. */
+  | { readonly type: 'renewing' }
   /** Token requests pause until `until` (epoch ms) after `failures` failed requests in a row. */
   | { readonly type: 'backoff'; readonly until: number; readonly failures: number }
   | LeaseMessage
@@ -121,9 +123,7 @@ export function createCrossTab(
     | { readonly release: () => void; readonly timer: ReturnType<typeof setTimeout> }
     | undefined
   /** A sibling's renewal announced with `renewing`, until its outcome arrives. */
-  let sibling:
-    | { readonly revision: number; readonly at: number; readonly done: Promise<void> }
-    | undefined
+  let sibling: { readonly at: number; readonly done: Promise<void> } | undefined
   let siblingDone = (): void => undefined
   /** The sibling's renewal is over, one way or another: callers waiting for it go on. */
   const siblingOutcome = (): void => {
@@ -160,28 +160,24 @@ export function createCrossTab(
         siblingOutcome()
         break
       case 'renewing':
-      case 'logout':
-      case 'expired': {
-        // A revision that is not a number (a numeric string would compare as one) is ignored.
-        if (typeof message.revision !== 'number') break
-        if (message.type === 'renewing') {
-          siblingOutcome()
-          sibling = {
-            revision: message.revision,
-            at: Date.now(),
-            done: new Promise((resolve) => {
-              siblingDone = resolve
-            }),
-          }
-          break
-        }
         siblingOutcome()
-        // Only the session that ended, or an older one: a newer login in this tab stays.
+        sibling = {
+          at: Date.now(),
+          done: new Promise((resolve) => {
+            siblingDone = resolve
+          }),
+        }
+        break
+      case 'logout':
+      case 'expired':
+        siblingOutcome()
+        // Only the session that ended, or an older one: a newer login in this tab stays. A
+        // revision that is not a number (a numeric string would compare as one) is ignored.
+        if (typeof message.revision !== 'number') break
         if (state.status !== 'active' || !((state.stored.revision ?? 0) <= message.revision)) break
         if (message.type === 'expired') session.expire(session.generation, true)
         else if (session.clear(true)) events.emit('logout', undefined)
         break
-      }
       default:
         lease?.then(
           (it) => it.receive(message as LeaseMessage),
@@ -283,9 +279,8 @@ export function createCrossTab(
           if (loaded !== null) session.adopt(loaded)
         }
         if (generation !== session.generation) return undefined
-        const stored = session.current()
-        post({ type: 'renewing', revision: stored.revision ?? 0 })
-        return await renew(stored)
+        post({ type: 'renewing' })
+        return await renew(session.current())
       } finally {
         kept = { release, timer: setTimeout(() => takeKept()?.(), HANDOFF) }
       }
@@ -301,14 +296,8 @@ export function createCrossTab(
     paused(until, failures) {
       post({ type: 'backoff', until, failures })
     },
-    siblingRenewal() {
-      const { state } = session
-      const current =
-        state.status === 'active' && sibling?.revision === (state.stored.revision ?? 0)
-      return current && Date.now() - (sibling?.at ?? 0) < SIBLING_RENEWAL_LAPSE
-        ? sibling?.done
-        : undefined
-    },
+    siblingRenewal: () =>
+      sibling && Date.now() - sibling.at < SIBLING_RENEWAL_LAPSE ? sibling.done : undefined,
     changed(change) {
       for (const wait of waits) if (wait.generation !== session.generation) wait.stop.abort()
       // This tab has a session state of its own now (a login, an adopted one): nothing to wait for.

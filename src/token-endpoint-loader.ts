@@ -1,0 +1,53 @@
+import { TokenEndpointUnavailableError } from './errors.js'
+import { parseSecureUrl, type ResolvedOptions } from './options.js'
+import type { StoredSession } from './storage.js'
+import { REQUEST_TIMEOUT } from './timing.js'
+import type { TokenConversation } from './token-endpoint.js'
+import { parseTokenResponse, type TokenSet } from './token-set.js'
+
+/** The token server as the rest of the SDK sees it. One call is one request. */
+export interface TokenEndpoint {
+  /**
+   * RFC 6749 §6: exchanges the refresh token in `current` for a new token set.
+   *
+   * @throws {AuthError} the server's verdict (RFC 6749 §5.2), a malformed answer, or
+   *   `TokenEndpointUnavailableError` (network, timeout, 5xx, or this code could not be loaded)
+   */
+  refresh(current: TokenSet): Promise<StoredSession>
+  /** RFC 7009: revokes a refresh token, best effort and bounded in time. Never throws. */
+  revoke(refreshToken: string): Promise<void>
+}
+
+/**
+ * The token endpoint, with its code (requests, time limits, error bodies, discovery) loaded the
+ * first time a renewal or a logout needs it: start-up and every API call carry none of it. If it
+ * cannot be loaded (the page's own server is unreachable), the renewal fails as if the token server
+ * were, which keeps the session for a later attempt.
+ *
+ * @param options - the client's resolved options
+ * @returns the endpoint
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ */
+export function loadTokenEndpoint(options: ResolvedOptions): TokenEndpoint {
+  let loading: Promise<TokenConversation> | undefined
+  const conversation = () =>
+    (loading ??= import('./token-endpoint.js').then(
+      ({ createTokenConversation }) =>
+        createTokenConversation(options, { timeout: REQUEST_TIMEOUT, parseUrl: parseSecureUrl }),
+      () => {
+        loading = undefined
+        throw new TokenEndpointUnavailableError('the token endpoint code could not be loaded')
+      },
+    ))
+  return {
+    async refresh(current) {
+      const body = await (await conversation()).refresh(current)
+      return parseTokenResponse(body, Date.now(), current)
+    },
+    revoke: (refreshToken) =>
+      conversation().then(
+        (loaded) => loaded.revoke(refreshToken),
+        () => undefined,
+      ),
+  }
+}
