@@ -77,7 +77,7 @@ function prepare(
  * Neither is a 401 retried while the API rejects renewed tokens too (the refresher's breaker).
  *
  * The common call (a token that needs no renewal, no body, no headers of its own) takes a path
- * with no `await` and, for an absolute or path-absolute URL string, no URL parsing.
+ * with no `await` and, for an absolute URL string, no URL parsing.
  *
  * @param options - resolved client options
  * @param refresher - the single-flight refresher
@@ -94,7 +94,6 @@ export function createAuthFetch(
 ): FetchFunction {
   const { fetch, apiOrigins } = options
   const origins = [...apiOrigins]
-  let base: { readonly url: string; readonly origin: string } | undefined
   /** The 401 policy, loaded at the first 401 (`undefined` if it could not be loaded). */
   let policy: Promise<RejectionPolicy | undefined> | undefined
   let loaded: RejectionPolicy | undefined
@@ -113,9 +112,8 @@ export function createAuthFetch(
   /**
    * Whether a request for `input` may carry the token: its origin is exactly an allowed one. A
    * string that starts with an allowed origin followed by `/`, `?`, `#` or nothing has that
-   * origin (the authority ends there); a path-absolute string (`/x`, not `//x` or `/\x`) has the
-   * base URL's. Anything else (other hosts, ports, userinfo, case, `URL` and `Request` inputs) is
-   * parsed.
+   * origin (the authority ends there), without parsing; anything else (other hosts, ports,
+   * userinfo, case, relative URLs, `URL` and `Request` inputs) is parsed as fetch would.
    */
   function isAllowed(input: RequestInfo | URL): boolean {
     if (typeof input === 'string') {
@@ -123,14 +121,6 @@ export function createAuthFetch(
         if (input.startsWith(origin)) {
           const next = input[origin.length]
           if (next === undefined || next === '/' || next === '?' || next === '#') return true
-        }
-      }
-      // The URL parser drops tabs and newlines anywhere, so `/\t/host` would be `//host`.
-      if (input[0] === '/' && !'/\\\t\n\r'.includes(input[1] ?? '/')) {
-        const url = baseUrl()
-        if (url !== undefined) {
-          if (base?.url !== url) base = { url, origin: new URL(url).origin }
-          return apiOrigins.has(base.origin)
         }
       }
     }
@@ -163,17 +153,26 @@ export function createAuthFetch(
     return response
   }
 
+  /** Sends the first attempt with `token`; a 401 leads to the retry, if the policy allows one. */
+  function attempt(
+    token: string,
+    [first, retry]: [Attempt, Attempt | undefined],
+    signal: AbortSignal | null | undefined,
+  ): Promise<Response> {
+    return first(token).then((response) =>
+      response.status === 401
+        ? afterRejection(response, token, signal, retry)
+        : accepted(response, token),
+    )
+  }
+
   async function send(input: RequestInfo | URL, init: RequestInit | undefined): Promise<Response> {
     const given = init?.headers ?? (input instanceof Request ? input.headers : undefined)
     const headers = given && new Headers(given)
     if (headers?.has('authorization')) return fetch(input, init)
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined)
-    const token = refresher.tokenNow() ?? (await refresher.getAccessToken(signal))
-    const [first, retry] = prepare(fetch, input, init, headers)
-    const response = await first(token)
-    return response.status === 401
-      ? afterRejection(response, token, signal, retry)
-      : accepted(response, token)
+    const token = await refresher.getAccessToken(signal)
+    return attempt(token, prepare(fetch, input, init, headers), signal)
   }
 
   return function authFetch(input, init) {
@@ -184,15 +183,9 @@ export function createAuthFetch(
         init?.headers === undefined && init?.body == null && typeof input === 'string'
           ? refresher.tokenNow()
           : undefined
-      if (token === undefined) return send(input, init)
-      const headers = { authorization: `Bearer ${token}` }
-      return fetch(input, { ...init, headers }).then((response) =>
-        response.status === 401
-          ? afterRejection(response, token, init?.signal, (next) =>
-              fetch(input, { ...init, headers: { authorization: `Bearer ${next}` } }),
-            )
-          : accepted(response, token),
-      )
+      return token === undefined
+        ? send(input, init)
+        : attempt(token, prepare(fetch, input, init, undefined), init?.signal)
     } catch (error) {
       return Promise.reject(error)
     }

@@ -1,4 +1,4 @@
-import { type AuthError, TokenEndpointUnavailableError } from './errors.js'
+import type { AuthError } from './errors.js'
 import { exponentialPause, FIRST_PAUSE, MAX_PAUSE, MAX_RETRY_AFTER } from './timing.js'
 
 /**
@@ -22,7 +22,8 @@ export class Backoff {
    * @returns the pause, ms
    */
   failed(error: AuthError): number {
-    const asked = error instanceof TokenEndpointUnavailableError ? (error.retryAfter ?? 0) : 0
+    // What the server asked for (TokenEndpointUnavailableError's `retryAfter`), if anything.
+    const asked = (error as { retryAfter?: number }).retryAfter ?? 0
     const pause = Math.min(
       Math.max(exponentialPause(++this.failures, FIRST_PAUSE, MAX_PAUSE), asked),
       MAX_RETRY_AFTER,
@@ -37,11 +38,14 @@ export class Backoff {
     this.until = this.failures = 0
   }
 
-  /** Takes a sibling tab's pause when it ends later than this one's. */
-  follow(until: number, failures: number): void {
-    // A sibling's word, bounded like a server's: no message can stop renewals for longer.
-    const at = Math.min(until, Date.now() + MAX_RETRY_AFTER)
-    if (!(at > this.until)) return
+  /**
+   * Takes a sibling tab's pause when it ends later than this one's. The values come from a
+   * message: anything but numbers is ignored, and no message can stop renewals for longer than a
+   * server could.
+   */
+  follow(until: unknown, failures: unknown): void {
+    const at = Math.min(until as number, Date.now() + MAX_RETRY_AFTER)
+    if (!(at > this.until && typeof until === 'number' && typeof failures === 'number')) return
     this.until = at
     this.failures = Math.max(this.failures, failures)
     this.failure = undefined

@@ -9,9 +9,9 @@ import { createRefresher } from './refresh.js'
 import { createSchedule } from './schedule.js'
 import { createSession, type SessionChange } from './session.js'
 import { createSessionStore } from './storage.js'
-import { LOGOUT_WAIT } from './timing.js'
+import { LOGOUT_WAIT, MAX_PAUSE_IN_RENEWAL } from './timing.js'
 import { loadTokenEndpoint } from './token-endpoint-loader.js'
-import { canRenew, parseTokenResponse, type TokenResponse, type TokenSet } from './token-set.js'
+import { parseTokenResponse, type TokenResponse, type TokenSet } from './token-set.js'
 import { settledWithin } from './waiting.js'
 
 /** A token client: one session, its lifecycle, and the ways to call APIs with it. */
@@ -75,12 +75,13 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     events,
     tabs,
     backoff,
+    maxPauseInPlace: MAX_PAUSE_IN_RENEWAL,
     refreshLeeway: resolved.refreshLeeway,
   })
   const schedule = createSchedule(session, refresher)
   onChange = (change) => {
     schedule.update()
-    tabs.changed(change)
+    tabs.changed?.(change)
   }
   schedule.update()
   const authFetch = createAuthFetch(resolved, refresher, session, events)
@@ -107,12 +108,11 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       session.clear()
       if (state.status !== 'active') return
       events.emit('logout', undefined)
-      const { tokens } = state.stored
-      if (canRenew(tokens)) await endpoint.revoke(tokens.refreshToken as string)
+      await endpoint.revoke(state.stored.tokens.refreshToken)
     },
     dispose() {
       schedule.dispose()
-      tabs.close()
+      tabs.close?.()
       events.clear()
     },
   }

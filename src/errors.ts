@@ -27,7 +27,7 @@ export type AuthErrorCode =
 
 /** The names of freshtoken's error classes, for the cross-realm check in {@link isAuthError}. */
 const AUTH_ERROR_NAME =
-  /^(Auth|NoSession|SessionExpired|TokenEndpoint|TokenEndpointUnavailable|InvalidTokenResponse|Discovery|TokenRejected)Error$/
+  /^(Auth|NoSession|SessionExpired|TokenEndpoint(Unavailable)?|InvalidTokenResponse|Discovery|TokenRejected)Error$/
 
 /**
  * Base class of every error freshtoken raises. Carries a stable {@link AuthErrorCode}.
@@ -169,7 +169,7 @@ export class TokenRejectedError extends AuthError {
   declare readonly retryAt: number
 
   constructor(retryAt: number) {
-    super('token_rejected', 'The API rejected a renewed access token: 401-driven renewals pause')
+    super('token_rejected', 'The API rejected a renewed access token: renewals on 401 pause')
     this.retryAt = retryAt
   }
 }

@@ -1,4 +1,4 @@
-import ky, { isHTTPError, type KyInstance } from 'ky'
+import ky, { type KyInstance } from 'ky'
 import type { FetchFunction } from './options.js'
 
 /**
@@ -19,7 +19,8 @@ export function createAuthKy(authFetch: FetchFunction): KyInstance {
     hooks: {
       beforeRetry: [
         ({ error }) => {
-          if (isHTTPError(error) && error.response.status === 401) throw error
+          // ky's HTTPError carries the response; other errors (network, timeout) do not.
+          if ((error as { response?: Response }).response?.status === 401) throw error
         },
       ],
     },

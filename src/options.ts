@@ -84,12 +84,11 @@ export interface ResolvedOptions {
  * that merely starts with `127.0.0.1.` or ends with `localhost` without a dot is not loopback.
  */
 function isLoopbackHost(hostname: string): boolean {
-  const labels = hostname.split('.')
   return (
-    labels.at(-1) === 'localhost' ||
+    hostname.split('.').at(-1) === 'localhost' ||
     hostname === '[::1]' ||
     // The parser reads a host whose last label is a number as IPv4, or rejects it.
-    (labels.length === 4 && labels[0] === '127' && labels.every((label) => /^\d+$/.test(label)))
+    /^127(\.\d+){3}$/.test(hostname)
   )
 }
 
@@ -116,15 +115,15 @@ export function parseSecureUrl(value: unknown, option: string): URL {
   return url
 }
 
-function pageOrigin(): string | undefined {
-  const origin = (globalThis as { location?: { origin?: unknown } }).location?.origin
-  return typeof origin === 'string' && origin !== 'null' ? origin : undefined
-}
-
 function resolveApiOrigins(value: readonly string[] | undefined): ReadonlySet<string> {
   if (value === undefined) {
-    const origin = pageOrigin()
-    check(origin !== undefined, 'apiOrigins', 'be given outside a browser')
+    // The page's own origin; an opaque one ("null": a sandboxed frame, a data: URL) is none.
+    const origin = (globalThis as { location?: { origin?: unknown } }).location?.origin
+    check(
+      typeof origin === 'string' && origin !== 'null',
+      'apiOrigins',
+      'be given outside a browser',
+    )
     return new Set([parseSecureUrl(origin, 'apiOrigins').origin])
   }
   check(Array.isArray(value), 'apiOrigins', 'be an array of origins')

@@ -1,17 +1,7 @@
-import type { Backoff } from './backoff.js'
-import type { CrossTab } from './cross-tab/cross-tab.js'
-import { AuthError, SessionExpiredError, TokenEndpointUnavailableError } from './errors.js'
-import type { Emitter } from './events.js'
-import type { Session } from './session.js'
+import { SessionExpiredError, TokenEndpointUnavailableError } from './errors.js'
+import type { RenewalParts } from './renewal.js'
 import type { StoredSession } from './storage.js'
-import {
-  INFLIGHT_WAIT,
-  MAX_PAUSE_IN_RENEWAL,
-  MIN_GAP,
-  RENEWAL_BUDGET,
-  REQUEST_TIMEOUT,
-} from './timing.js'
-import type { TokenEndpoint } from './token-endpoint-loader.js'
+import { INFLIGHT_WAIT, MIN_GAP } from './timing.js'
 import { canRenew, remainingLifetime, type TokenSet } from './token-set.js'
 import { abortable, settledWithin } from './waiting.js'
 
@@ -43,23 +33,8 @@ export interface Refresher {
   readonly notBefore: number
 }
 
-/**
- * An error of the renewal as callers see it: anything that is not already an {@link AuthError}
- * (a lazily loaded chunk that did not arrive, a body cut off mid-read) is the token server being
- * out of reach, as far as the caller can act.
- */
-function asAuthError(error: unknown): AuthError {
-  return error instanceof AuthError ? error : new TokenEndpointUnavailableError('renewal failed')
-}
-
-/** The parts a refresher works with. */
-export interface RefresherParts {
-  readonly session: Session
-  readonly endpoint: TokenEndpoint
-  readonly events: Emitter
-  /** The sibling tabs, so one of them renews at a time. */
-  readonly tabs: CrossTab
-  readonly backoff: Backoff
+/** The parts a refresher works with: those of a renewal, and the leeway. */
+export interface RefresherParts extends RenewalParts {
   /** The `refreshLeeway` option, ms. */
   readonly refreshLeeway: number
 }
@@ -71,87 +46,15 @@ export interface RefresherParts {
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
  */
-export function createRefresher({
-  session,
-  endpoint,
-  events,
-  tabs,
-  backoff,
-  refreshLeeway,
-}: RefresherParts): Refresher {
+export function createRefresher(parts: RefresherParts): Refresher {
+  const { session, events, tabs, backoff, refreshLeeway } = parts
   /** The renewal in flight, for the session generation it renews: a replaced session never joins it. */
   let inflight:
     | { readonly generation: number; readonly promise: Promise<StoredSession> }
     | undefined
 
-  /** The failure of the last token request, already counted toward the pause. */
-  let counted: AuthError | undefined
-
   /** Whether the session just changed: its token is used as it is, even if born expired. */
   const fresh = (): boolean => Date.now() < session.since + MIN_GAP
-
-  /**
-   * The token requests of one renewal: retried in place after a short pause, within the budget;
-   * `undefined` when the session moved on during a pause.
-   */
-  async function exchange(tokens: TokenSet, from: number): Promise<StoredSession | undefined> {
-    const started = Date.now()
-    for (;;) {
-      try {
-        const renewed = await endpoint.refresh(tokens)
-        backoff.succeeded()
-        return renewed
-      } catch (error) {
-        if (error instanceof SessionExpiredError) throw error
-        const failure = asAuthError(error)
-        counted = failure
-        const pause = backoff.failed(failure)
-        tabs.paused(backoff.until, backoff.failures)
-        // Only a server out of reach may answer the same request differently a moment later.
-        const inPlace =
-          failure instanceof TokenEndpointUnavailableError &&
-          pause <= MAX_PAUSE_IN_RENEWAL &&
-          Date.now() - started + pause + REQUEST_TIMEOUT <= RENEWAL_BUDGET
-        if (!inPlace) throw failure
-        await new Promise((resolve) => setTimeout(resolve, pause))
-        if (from !== session.generation) return undefined
-      }
-    }
-  }
-
-  async function renew(from: number): Promise<StoredSession> {
-    try {
-      const renewed = await tabs.exclusive(from, (stored) => exchange(stored.tokens, from))
-      if (renewed === undefined) return session.current()
-      // A session replaced meanwhile (setTokens, logout, a sibling tab's login) wins over this
-      // older renewal: the commit guard. The refresh token it brought would stay live, unused:
-      // it is revoked, unless the session holds it too (a server that does not rotate).
-      if (!session.commitRenewal(from, renewed)) {
-        const orphan = renewed.tokens.refreshToken
-        const { state } = session
-        if (state.status !== 'active' || state.stored.tokens.refreshToken !== orphan) {
-          if (orphan !== undefined) void endpoint.revoke(orphan)
-        }
-        return session.current()
-      }
-      events.emit('refresh', renewed.tokens)
-      return renewed
-    } catch (error) {
-      if (from !== session.generation) return session.current()
-      if (error instanceof SessionExpiredError) {
-        session.expire(from)
-        throw error
-      }
-      const failure = asAuthError(error)
-      // A renewal that failed before any request (it gave up waiting for a sibling's lock) pauses
-      // this tab too, so its calls do not each wait for that lock again.
-      if (failure !== counted) backoff.failed(failure)
-      events.emit('error', failure)
-      throw failure
-    } finally {
-      if (inflight?.generation === from) inflight = undefined
-    }
-  }
 
   function start(): Promise<StoredSession> {
     const stored = session.current()
@@ -166,10 +69,24 @@ export function createRefresher({
     if (Date.now() < backoff.until) {
       return Promise.reject(
         backoff.failure ??
-          new TokenEndpointUnavailableError('renewals pause after a sibling tab’s request failed'),
+          new TokenEndpointUnavailableError('a token request in another tab failed'),
       )
     }
-    const promise = renew(generation)
+    // The renewal's code is loaded with the first renewal; if it cannot be, this renewal fails
+    // as if the token server were out of reach.
+    const promise: Promise<StoredSession> = import('./token-server.js')
+      .then(
+        (loaded) => loaded.renew(parts, generation),
+        () => {
+          const failure = new TokenEndpointUnavailableError('could not load the renewal code')
+          backoff.failed(failure)
+          events.emit('error', failure)
+          throw failure
+        },
+      )
+      .finally(() => {
+        if (inflight?.promise === promise) inflight = undefined
+      })
     inflight = { generation, promise }
     return promise
   }
@@ -181,12 +98,13 @@ export function createRefresher({
   }
 
   function leewayFor(stored: StoredSession): number {
-    return stored.lifetime === undefined
-      ? refreshLeeway
-      : Math.min(refreshLeeway, stored.lifetime / 2)
+    return Math.min(refreshLeeway, (stored.lifetime ?? Infinity) / 2)
   }
 
-  /** The token to send at once: valid beyond the leeway (or just renewed), no renewal in flight. */
+  /**
+   * The token to send at once: no restore pending (a renewal asked for meanwhile starts after it),
+   * valid beyond the leeway (or just renewed), no renewal in flight.
+   */
   function tokenNow(): string | undefined {
     const { state } = session
     if (!session.restored || state.status !== 'active' || renewalInFlight()) return undefined
@@ -198,7 +116,7 @@ export function createRefresher({
 
   /** The renewal of the current session in flight here or in a sibling tab, if any. */
   const renewalInFlight = (): Promise<unknown> | undefined =>
-    inflight?.generation === session.generation ? inflight.promise : tabs.siblingRenewal()
+    inflight?.generation === session.generation ? inflight.promise : tabs.siblingRenewal?.()
 
   return {
     get notBefore() {
@@ -207,10 +125,12 @@ export function createRefresher({
     leewayFor,
     settled: async () => {
       await Promise.allSettled([inflight?.promise])
-      await tabs.idle()
+      await tabs.idle?.()
     },
     async refresh(signal) {
-      await session.ready
+      // Without a restore pending, the renewal starts at once: a call made right after this one
+      // finds it in flight and waits for it.
+      if (!session.restored) await session.ready
       return (await join(signal)).tokens
     },
     tokenNow,

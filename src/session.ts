@@ -25,7 +25,7 @@ export interface Session {
   readonly generation: number
   /** Resolves once a session kept in async storage or held by a sibling tab has been restored. */
   readonly ready: Promise<void>
-  /** Whether `ready` has resolved: the state can be read without waiting. */
+  /** Whether `ready` has resolved: no restore is pending, the state can be read at once. */
   readonly restored: boolean
   /**
    * Local time (epoch ms) the current state was renewed here or adopted from a sibling;
@@ -123,12 +123,9 @@ export function createSession(
   /** Makes `ready` wait for `pending` too; a restore that fails leaves the state as it is. */
   const wait = (pending: Promise<unknown>): void => {
     restoring++
-    const done = pending.then(
-      () => undefined,
-      () => undefined,
-    )
-    ready = Promise.all([ready, done]).then(() => undefined)
-    done.then(() => restoring--)
+    ready = Promise.all([ready, pending.catch(() => undefined)]).then(() => {
+      restoring--
+    })
   }
   try {
     const loaded = store.load()
@@ -149,7 +146,7 @@ export function createSession(
       return ready
     },
     get restored() {
-      return restoring === 0
+      return !restoring
     },
     get since() {
       return since

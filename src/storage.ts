@@ -92,8 +92,8 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 function webStorage(kind: 'session' | 'local'): TokenStorage | undefined {
   try {
     // Reading the property itself throws in sandboxed frames and with storage disabled.
-    const store = kind === 'session' ? globalThis.sessionStorage : globalThis.localStorage
-    if (store === undefined || store === null) return undefined
+    const store = globalThis[`${kind}Storage`]
+    if (!store) return undefined
     return {
       get: (key) => store.getItem(key),
       set: (key, value) => store.setItem(key, value),

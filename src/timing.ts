@@ -31,17 +31,16 @@ export const MAX_RETRY_AFTER = 600_000
 
 /**
  * A renewal retries in place, its callers waiting, so that one lost packet does not fail a call:
- * only after a pause this short (so after the pauses of 1 s and 2 s: at most 3 requests), and only
- * while the retry would still end within {@link RENEWAL_BUDGET}. Longer pauses are left to the
- * schedule, and the callers get the failure at once.
+ * only after a pause this short, so after the pauses of 1 s and 2 s (at most 3 requests, or a
+ * `Retry-After` of up to 2 s). Longer pauses are left to the schedule, and the callers get the
+ * failure at once. A renewal thus takes at most 3 × {@link REQUEST_TIMEOUT} + 2 × this = 34 s.
  */
-export const MAX_PAUSE_IN_RENEWAL = 3_000
-/** The longest a renewal may take in all, retries included (within {@link LOCK_WAIT}). */
-export const RENEWAL_BUDGET = 30_000
+export const MAX_PAUSE_IN_RENEWAL = 2_000
 
 /**
- * How long a tab waits for a sibling's renewal lock: longer than one renewal can take
- * ({@link RENEWAL_BUDGET}), so only a tab that hangs while holding it makes a sibling give up.
+ * How long a tab waits for a sibling's renewal lock: longer than one renewal can take (34 s, see
+ * {@link MAX_PAUSE_IN_RENEWAL}), so only a tab that hangs while holding it makes a sibling give up
+ * (or, once, a first renewal that also reads the server's metadata).
  */
 export const LOCK_WAIT = 35_000
 /**

@@ -14,8 +14,11 @@ export interface TokenEndpoint {
    *   `TokenEndpointUnavailableError` (network, timeout, 5xx, or this code could not be loaded)
    */
   refresh(current: TokenSet): Promise<StoredSession>
-  /** RFC 7009: revokes a refresh token, best effort and bounded in time. Never throws. */
-  revoke(refreshToken: string): Promise<void>
+  /**
+   * RFC 7009: revokes a refresh token, best effort and bounded in time; nothing to do without one.
+   * Never throws.
+   */
+  revoke(refreshToken: string | undefined): Promise<void>
 }
 
 /**
@@ -31,12 +34,12 @@ export interface TokenEndpoint {
 export function loadTokenEndpoint(options: ResolvedOptions): TokenEndpoint {
   let loading: Promise<TokenConversation> | undefined
   const conversation = () =>
-    (loading ??= import('./token-endpoint.js').then(
+    (loading ??= import('./token-server.js').then(
       ({ createTokenConversation }) =>
         createTokenConversation(options, { timeout: REQUEST_TIMEOUT, parseUrl: parseSecureUrl }),
       () => {
         loading = undefined
-        throw new TokenEndpointUnavailableError('the token endpoint code could not be loaded')
+        throw new TokenEndpointUnavailableError('could not load the token endpoint code')
       },
     ))
   return {
@@ -44,10 +47,12 @@ export function loadTokenEndpoint(options: ResolvedOptions): TokenEndpoint {
       const body = await (await conversation()).refresh(current)
       return parseTokenResponse(body, Date.now(), current)
     },
-    revoke: (refreshToken) =>
-      conversation().then(
+    revoke: async (refreshToken) => {
+      if (refreshToken === undefined) return
+      await conversation().then(
         (loaded) => loaded.revoke(refreshToken),
         () => undefined,
-      ),
+      )
+    },
   }
 }

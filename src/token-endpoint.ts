@@ -1,6 +1,4 @@
-// Loaded on demand (dynamic import, see token-endpoint-loader.ts) by the first renewal or logout:
-// a page that never renews never loads it. It imports only public error classes from the main
-// bundle; what else it needs is passed in.
+// Part of the chunk loaded on demand (see token-server.ts).
 import type { Endpoints } from './discovery.js'
 import { InvalidTokenResponseError, TokenEndpointUnavailableError } from './errors.js'
 import type { ResolvedOptions } from './options.js'

@@ -123,9 +123,11 @@ export function parseTokenResponse(
   const record = body as Record<string, unknown>
   const accessToken = record.access_token
   if (!isTokenValue(accessToken)) fail(`"access_token" ${TOKEN_RULE}`)
+  // Compared case-insensitively (RFC 6749 §5.1); a missing or non-string value is not "Bearer".
   const tokenType = record.token_type
-  if (typeof tokenType !== 'string') fail('"token_type" must be a string')
-  if (tokenType.toLowerCase() !== 'bearer') fail('"token_type" must be "Bearer"')
+  if (typeof tokenType !== 'string' || tokenType.toLowerCase() !== 'bearer') {
+    fail('"token_type" must be "Bearer"')
+  }
 
   const expiresIn = record.expires_in
   // Some servers send a string of digits; anything else that is not a number is malformed.
@@ -187,5 +189,5 @@ export function createTokenSet(fields: {
  * @param now - local time, epoch ms
  */
 export function remainingLifetime(tokens: TokenSet, now: number): number {
-  return tokens.expiresAt === undefined ? Infinity : tokens.expiresAt - now
+  return (tokens.expiresAt ?? Infinity) - now
 }

@@ -11,6 +11,7 @@ import {
   LOCK_WAIT,
   SIBLING_RENEWAL_LAPSE,
 } from '../timing.js'
+import { settledWithin } from '../waiting.js'
 import type { ChannelLease, LeaseMessage } from './channel-lease.js'
 import { createWebLock, type RenewalLock } from './renewal-lock.js'
 
@@ -26,7 +27,10 @@ type TabMessage =
   | { readonly type: 'backoff'; readonly until: number; readonly failures: number }
   | LeaseMessage
 
-/** One session across the tabs of an origin: shared results, and one renewal at a time. */
+/**
+ * One session across the tabs of an origin: shared results, and one renewal at a time. A client
+ * that works alone has only `exclusive`.
+ */
 export interface CrossTab {
   /**
    * Runs `renew` so that no sibling renews at the same time. Resolves to `undefined`, without
@@ -41,19 +45,19 @@ export interface CrossTab {
    * Resolves once no sibling is renewing (at most {@link LOCK_WAIT}): a sibling's renewal in
    * flight has then been shared with this tab, so a logout ends (and revokes) its result.
    */
-  idle(): Promise<void>
+  idle?(): Promise<void>
   /** Tells siblings about a change this tab made, and stops waits the change made pointless. */
-  changed(change?: SessionChange): void
+  changed?(change?: SessionChange): void
   /** Tells siblings that token requests pause until `until` (epoch ms), after `failures`. */
-  paused(until: number, failures: number): void
+  paused?(until: number, failures: number): void
   /**
    * A sibling's renewal of this tab's session in flight: resolves when its outcome arrives (new
    * tokens, the end of the session, a failure). `undefined` when no sibling is renewing it, or the
    * one that said so went silent for {@link SIBLING_RENEWAL_LAPSE}.
    */
-  siblingRenewal(): Promise<void> | undefined
+  siblingRenewal?(): Promise<void> | undefined
   /** Leaves the group: closes the channel and releases the lock. */
-  close(): void
+  close?(): void
 }
 
 /**
@@ -62,14 +66,7 @@ export interface CrossTab {
  * @param session - the client's session
  */
 export function alone(session: Session): CrossTab {
-  return {
-    exclusive: (_, renew) => renew(session.current()),
-    idle: async () => undefined,
-    changed() {},
-    paused() {},
-    siblingRenewal: () => undefined,
-    close() {},
-  }
+  return { exclusive: (_, renew) => renew(session.current()) }
 }
 
 /**
@@ -154,9 +151,7 @@ export function createCrossTab(
         break
       }
       case 'backoff':
-        if (typeof message.until === 'number' && typeof message.failures === 'number') {
-          backoff.follow(message.until, message.failures)
-        }
+        backoff.follow(message.until, message.failures)
         siblingOutcome()
         break
       case 'renewing':
@@ -205,28 +200,22 @@ export function createCrossTab(
       .catch(() => held())
   })
 
-  /** Whether another client of this group is alive (always assumed without Web Locks). */
-  async function hasSiblings(): Promise<boolean> {
-    if (lease) return true
-    await inGroup
-    const { held = [] } = await (locks as LockManager).query()
-    return held.filter((info) => info.name === present).length > 1
-  }
-
   // A tab opened later asks its siblings for the session and waits a moment for the answer,
   // unless it is alone or the shared storage already had the session.
   async function join(): Promise<void> {
     const restored = shared && session.state.status === 'active'
-    const siblings = await hasSiblings().catch(() => true)
-    let timer: ReturnType<typeof setTimeout> | undefined
+    // Whether another client of this group is alive (always assumed without Web Locks).
+    const siblings =
+      !!lease ||
+      (await inGroup
+        .then(() => (locks as LockManager).query())
+        .then(({ held = [] }) => held.filter((info) => info.name === present).length > 1)
+        .catch(() => true))
     const answer = new Promise<void>((resolve) => {
       answered = resolve
-      if (!restored && siblings) timer = setTimeout(resolve, HELLO_WAIT)
-      else resolve()
     })
     post({ type: 'hello' })
-    await answer
-    clearTimeout(timer)
+    if (!restored && siblings) await settledWithin(answer, HELLO_WAIT)
     answered = undefined
   }
   session.restoreFrom(join())
@@ -310,7 +299,6 @@ export function createCrossTab(
       )
     },
     close() {
-      siblingOutcome()
       globalThis.removeEventListener?.('pageshow', onPageShow)
       for (const wait of waits) wait.stop.abort()
       takeKept()?.()

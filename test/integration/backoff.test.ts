@@ -233,12 +233,12 @@ describe('Retry-After (RFC 9110 §10.2.3)', () => {
     mock.injectFault({
       type: 'status',
       status: 429,
-      retryAfter: new Date(T0 + 3_000).toUTCString(),
+      retryAfter: new Date(T0 + 2_000).toUTCString(),
     })
 
     await advanceUntil(auth.refresh())
     expect(mock.log.token.map(({ status }) => status)).toEqual([429, 200])
-    expect(requestTimes()).toEqual([0, 3_000])
+    expect(requestTimes()).toEqual([0, 2_000])
   })
 
   it.each([

@@ -1,10 +1,10 @@
-// The SDK loads some code on demand (a dynamic import): the token endpoint conversation, the 401
+// The SDK loads some code on demand (a dynamic import): the token-server conversation and renewal, the 401
 // policy, discovery, and the lease for browsers without Web Locks. Under fake time a test cannot
 // tell how long the real loading takes, so fake time could run ahead of it (a pause measured from
 // the wrong instant). Loading them before each test file makes the SDK's `import()` resolve from
 // the module cache, as it does in a page once a chunk has arrived.
 await Promise.all([
-  import('../../src/token-endpoint.js'),
+  import('../../src/token-server.js'),
   import('../../src/rejection-policy.js'),
   import('../../src/discovery.js'),
   import('../../src/cross-tab/channel-lease.js'),

@@ -85,7 +85,8 @@ describe('parseTokenResponse', () => {
     ['an array', [], 'token response must be a JSON object'],
     ['no access_token', { token_type: 'Bearer' }, '"access_token" must be a non-empty string'],
     ['a numeric access_token', { access_token: 1, token_type: 'Bearer' }, '"access_token"'],
-    ['no token_type', { access_token: 'a' }, '"token_type" must be a string'],
+    ['no token_type', { access_token: 'a' }, '"token_type" must be "Bearer"'],
+    ['a numeric token_type', { access_token: 'a', token_type: 1 }, '"token_type" must be "Bearer"'],
     [
       'a DPoP token_type',
       { access_token: 'a', token_type: 'DPoP' },

@@ -1,0 +1,104 @@
+import type { Backoff } from './backoff.js'
+import type { CrossTab } from './cross-tab/cross-tab.js'
+import { AuthError, SessionExpiredError, TokenEndpointUnavailableError } from './errors.js'
+import type { Emitter } from './events.js'
+import type { Session } from './session.js'
+import type { StoredSession } from './storage.js'
+import type { TokenEndpoint } from './token-endpoint-loader.js'
+import type { TokenSet } from './token-set.js'
+
+/** What one renewal works with, from the main bundle. */
+export interface RenewalParts {
+  readonly session: Session
+  readonly endpoint: TokenEndpoint
+  readonly events: Emitter
+  /** The sibling tabs, so one of them renews at a time. */
+  readonly tabs: CrossTab
+  readonly backoff: Backoff
+  /** The longest pause waited out in place (`MAX_PAUSE_IN_RENEWAL`), ms. */
+  readonly maxPauseInPlace: number
+}
+
+/**
+ * An error of the renewal as callers see it: anything that is not already an {@link AuthError}
+ * (a failure outside the HTTP exchange) is the token server being out of reach, as far as the
+ * caller can act.
+ */
+function asAuthError(error: unknown): AuthError {
+  return error instanceof AuthError ? error : new TokenEndpointUnavailableError('renewal failed')
+}
+
+/**
+ * The token requests of one renewal: each failure counts toward the pause, which siblings hear of;
+ * after a short pause, a server that was out of reach is asked again in place. `undefined` when
+ * the session moved on during a pause.
+ */
+async function exchange(
+  { session, endpoint, tabs, backoff, maxPauseInPlace }: RenewalParts,
+  tokens: TokenSet,
+  from: number,
+): Promise<StoredSession | undefined> {
+  for (;;) {
+    try {
+      const renewed = await endpoint.refresh(tokens)
+      backoff.succeeded()
+      return renewed
+    } catch (error) {
+      if (error instanceof SessionExpiredError) throw error
+      const failure = asAuthError(error)
+      const pause = backoff.failed(failure)
+      tabs.paused?.(backoff.until, backoff.failures)
+      // Only a server out of reach may answer the same request differently a moment later.
+      if (!(failure instanceof TokenEndpointUnavailableError && pause <= maxPauseInPlace)) {
+        throw failure
+      }
+      await new Promise((resolve) => setTimeout(resolve, pause))
+      if (from !== session.generation) return undefined
+    }
+  }
+}
+
+/**
+ * One renewal of the session generation `from` (RFC 6749 §6): under the tabs' lock, with retries
+ * in place, committed only if the session is still the one it renews. `invalid_grant` ends the
+ * session; any other failure keeps it and is reported as an `'error'` event.
+ *
+ * @param parts - what it works with
+ * @param from - the session generation it renews
+ * @returns the session after it: the renewed one, or the one that replaced it meanwhile
+ * @throws {AuthError} the renewal's failure
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ */
+export async function renew(parts: RenewalParts, from: number): Promise<StoredSession> {
+  const { session, endpoint, events, tabs, backoff } = parts
+  try {
+    const renewed = await tabs.exclusive(from, (stored) => exchange(parts, stored.tokens, from))
+    if (renewed === undefined) return session.current()
+    // A session replaced meanwhile (setTokens, logout, a sibling tab's login) wins over this
+    // older renewal: the commit guard. The refresh token it brought would stay live, unused:
+    // it is revoked, unless the session holds it too (a server that does not rotate).
+    if (!session.commitRenewal(from, renewed)) {
+      const orphan = renewed.tokens.refreshToken
+      const { state } = session
+      if (state.status !== 'active' || state.stored.tokens.refreshToken !== orphan) {
+        void endpoint.revoke(orphan)
+      }
+      return session.current()
+    }
+    events.emit('refresh', renewed.tokens)
+    return renewed
+  } catch (error) {
+    if (from !== session.generation) return session.current()
+    if (error instanceof SessionExpiredError) {
+      session.expire(from)
+      throw error
+    }
+    const failure = asAuthError(error)
+    // A renewal that failed before any request (it gave up waiting for a sibling's lock) pauses
+    // this tab too, so its calls do not each wait for that lock again; a failed request's
+    // failure was counted when it happened.
+    if (failure !== backoff.failure) backoff.failed(failure)
+    events.emit('error', failure)
+    throw failure
+  }
+}
