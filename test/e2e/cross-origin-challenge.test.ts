@@ -181,6 +181,11 @@ describe('a cross-origin API in Chromium', () => {
       `Bearer ${renewed}`,
     ])
     expect(api.preflights).toBe(2)
+
+    // The renewed token was rejected too, so 401s pause renewals (the circuit breaker) until the
+    // API accepts a token again: here, at once.
+    api.answer = () => ({ status: 200 })
+    expect(await fetchWithAuth(`${api.url}/me`)).toMatchObject({ status: 200, tokenRequests: 0 })
   })
 
   it('renews once on a plain 401, retries through a new preflight, and returns the 200', async () => {
