@@ -314,6 +314,59 @@ describe('a session replaced during a renewal', () => {
   })
 })
 
+describe('a second session renewed while the first one’s renewal is in flight', () => {
+  it.each([true, false])(
+    'keeps the new session’s single flight when the old renewal ends (crossTab %s)',
+    async (crossTab) => {
+      const auth = createClient({ crossTab })
+      auth.setTokens(mock.issueTokens())
+      // The old session's renewal takes 3 s, the new one's 5 s.
+      mock.injectFault({ type: 'latency', ms: 3_000 })
+      mock.injectFault({ type: 'latency', ms: 5_000 })
+      const old = auth.refresh()
+      old.catch(() => undefined)
+      await vi.advanceTimersByTimeAsync(0)
+      expect(mock.counters.token).toBe(1)
+      const next = mock.issueTokens()
+      auth.setTokens(next)
+      const renewal = auth.refresh()
+      renewal.catch(() => undefined)
+      await vi.advanceTimersByTimeAsync(200)
+
+      // The old renewal ends while the new one is still in flight: callers still join the latter.
+      await vi.advanceTimersByTimeAsync(3_000)
+      const joined = auth.refresh()
+      const tokens = await advanceUntil(Promise.all([renewal, joined]))
+
+      expect(tokens[0]).toBe(tokens[1])
+      expect(mock.log.token.map(({ family }) => family)).toEqual(['family-1', 'family-2'])
+      expect(mock.counters.reuseDetected).toBe(0)
+      expect(auth.tokens).toBe(tokens[0])
+    },
+  )
+
+  it('keeps the new session when the old session’s renewal fails', async () => {
+    const auth = createClient()
+    auth.setTokens(mock.issueTokens())
+    const errors: unknown[] = []
+    auth.on('error', (error) => errors.push(error))
+    // The server takes 1 s before it looks at the old refresh token, which is revoked meanwhile.
+    mock.injectFault({ type: 'latency', ms: 1_000 })
+    const old = auth.refresh()
+    await vi.advanceTimersByTimeAsync(0)
+    mock.revokeRefreshTokens()
+    const replaced = auth.setTokens(mock.issueTokens())
+
+    // The replaced session's invalid_grant ends nothing: the caller gets the new session.
+    expect(await advanceUntil(old)).toBe(replaced)
+    expect(mock.log.token.map(({ error }) => error)).toEqual(['invalid_grant'])
+    expect(auth.tokens).toBe(replaced)
+    expect(errors).toEqual([])
+    const renewed = await auth.refresh()
+    expect(renewed.refreshToken).not.toBe(replaced.refreshToken)
+  })
+})
+
 describe('rotation under concurrency', () => {
   it('never presents a rotated refresh token across rounds of concurrent renewals', async () => {
     const auth = createClient()

@@ -89,6 +89,42 @@ describe('the request (RFC 6749 §6)', () => {
     ])
   })
 
+  it('asks the fetch it is given for no caching and a bounded wait, with nothing in the URL', async () => {
+    const seen: { url: string; init: RequestInit | undefined }[] = []
+    const auth = createClient({
+      fetch: (input, init) => {
+        seen.push({ url: String(input), init })
+        return globalThis.fetch(input, init)
+      },
+    })
+    auth.setTokens(mock.issueTokens())
+
+    await auth.refresh()
+
+    expect(seen).toHaveLength(1)
+    expect(seen[0]?.url).toBe(TOKEN_ENDPOINT)
+    // A refresh token must never be served from or written to an HTTP cache.
+    expect(seen[0]?.init).toMatchObject({ method: 'POST', cache: 'no-store' })
+    expect(seen[0]?.init?.signal).toBeInstanceOf(AbortSignal)
+  })
+
+  it('uses the global fetch of the moment of the call, so a polyfill or mock installed later is seen', async () => {
+    const auth = createClient()
+    auth.setTokens(mock.issueTokens())
+    const original = globalThis.fetch
+    const calls: string[] = []
+    vi.stubGlobal('fetch', (input: RequestInfo | URL, init?: RequestInit) => {
+      calls.push(input instanceof Request ? input.url : String(input))
+      return original(input, init)
+    })
+    onCleanup(() => vi.unstubAllGlobals())
+
+    await auth.refresh()
+    await auth.fetch(`${API_ORIGIN}/me`)
+
+    expect(calls).toEqual([TOKEN_ENDPOINT, `${API_ORIGIN}/me`])
+  })
+
   it('adds the scope option to every refresh, and the narrowed scope is granted', async () => {
     const requests = recordTokenRequests()
     const auth = createClient({ scope: 'openid' })
