@@ -212,6 +212,33 @@ describe('a cross-origin API in Chromium', () => {
     expect(api.preflights).toBe(2)
   })
 
+  it.each([
+    ['another origin', () => stranger, false],
+    ['the API', () => api, true],
+  ] as const)(
+    'resolves a relative URL against a <base> element that points at %s, as fetch does',
+    async (_, target, allowed) => {
+      const token = await currentToken()
+      await tab.page.evaluate((href) => {
+        const base = document.createElement('base')
+        base.href = href
+        document.head.append(base)
+      }, `${target().url}/`)
+      try {
+        const result = await fetchWithAuth('/me')
+
+        // The page's own origin is allowed; the request went elsewhere, and so did the decision.
+        expect(result).toEqual({ status: 200, wwwAuthenticate: null, tokenRequests: 0 })
+        expect(target().requests).toEqual([
+          { method: 'GET', path: '/me', authorization: allowed ? `Bearer ${token}` : undefined },
+        ])
+        expect(target().preflights).toBe(allowed ? 1 : 0)
+      } finally {
+        await tab.page.evaluate(() => document.querySelector('base')?.remove())
+      }
+    },
+  )
+
   it('never sends the token to an origin outside apiOrigins', async () => {
     const result = await fetchWithAuth(`${stranger.url}/me`)
 
