@@ -1,4 +1,4 @@
-import type { AuthError } from './errors.js'
+import { type AuthError, TokenEndpointUnavailableError } from './errors.js'
 import { exponentialPause, FIRST_PAUSE, MAX_PAUSE, MAX_RETRY_AFTER } from './timing.js'
 
 /**
@@ -14,6 +14,16 @@ export class Backoff {
   failures = 0
   /** The failure calls get while the pause lasts; `undefined` when it came from a sibling tab. */
   failure: AuthError | undefined
+
+  /**
+   * While the pause lasts, the failure a renewal (or a call that needs one) meets instead of
+   * sending a request; `undefined` once it is over.
+   */
+  get paused(): AuthError | undefined {
+    if (Date.now() >= this.until) return undefined
+    this.failure ??= new TokenEndpointUnavailableError('a token request in another tab failed')
+    return this.failure
+  }
 
   /**
    * Records a failed request: the pause grows (1 s, doubling up to 60 s, a little shorter at

@@ -66,12 +66,8 @@ export function createRefresher(parts: RefresherParts): Refresher {
       return Promise.reject(new SessionExpiredError('Session expired: no refresh token'))
     }
     // During the pause after a failure, callers get that failure again without a request.
-    if (Date.now() < backoff.until) {
-      return Promise.reject(
-        backoff.failure ??
-          new TokenEndpointUnavailableError('a token request in another tab failed'),
-      )
-    }
+    const paused = backoff.paused
+    if (paused) return Promise.reject(paused)
     // The renewal's code is loaded with the first renewal; if it cannot be, this renewal fails
     // as if the token server were out of reach.
     const promise: Promise<StoredSession> = import('./token-server.js')

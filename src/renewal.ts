@@ -39,6 +39,10 @@ async function exchange(
   from: number,
 ): Promise<StoredSession | undefined> {
   for (;;) {
+    // The pause may have begun while this renewal waited for the lock (a sibling's request
+    // failed): no request until it is over.
+    const paused = backoff.paused
+    if (paused) throw paused
     try {
       const renewed = await endpoint.refresh(tokens)
       backoff.succeeded()
@@ -71,8 +75,13 @@ async function exchange(
  */
 export async function renew(parts: RenewalParts, from: number): Promise<StoredSession> {
   const { session, endpoint, events, tabs, backoff } = parts
+  /** Whether the renewal got as far as its requests, whose failures count as they happen. */
+  let requested = false
   try {
-    const renewed = await tabs.exclusive(from, (stored) => exchange(parts, stored.tokens, from))
+    const renewed = await tabs.exclusive(from, (stored) => {
+      requested = true
+      return exchange(parts, stored.tokens, from)
+    })
     if (renewed === undefined) return session.current()
     // A session replaced meanwhile (setTokens, logout, a sibling tab's login) wins over this
     // older renewal: the commit guard. The refresh token it brought would stay live, unused:
@@ -95,9 +104,8 @@ export async function renew(parts: RenewalParts, from: number): Promise<StoredSe
     }
     const failure = asAuthError(error)
     // A renewal that failed before any request (it gave up waiting for a sibling's lock) pauses
-    // this tab too, so its calls do not each wait for that lock again; a failed request's
-    // failure was counted when it happened.
-    if (failure !== backoff.failure) backoff.failed(failure)
+    // this tab too, so its calls do not each wait for that lock again.
+    if (!requested) backoff.failed(failure)
     events.emit('error', failure)
     throw failure
   }

@@ -42,7 +42,8 @@ export function createSchedule(session: Session, refresher: Refresher): Schedule
       jitter = Math.random() * Math.min(MAX_JITTER, lifetime / 20)
     }
     const due = tokens.expiresAt - refresher.leewayFor(state.stored) - jitter
-    return Math.max(due, refresher.notBefore)
+    // Whole milliseconds: a timer cannot wait for a fraction of one, and would wake just before.
+    return Math.ceil(Math.max(due, refresher.notBefore))
   }
 
   function fire(): void {

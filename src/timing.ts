@@ -64,8 +64,11 @@ export const LEASE_LAPSE = LOCK_WAIT
  * token when a refresh commits (Django OAuth Toolkit) would otherwise answer it 401.
  */
 export const INFLIGHT_WAIT = 5_000
-/** A sibling that announced a renewal and then went silent (closed) is no longer waited for. */
-export const SIBLING_RENEWAL_LAPSE = LOCK_WAIT
+/**
+ * A sibling's renewal is waited for only this long after it was announced: one that is slow, or
+ * whose tab closed mid-renewal, delays calls once, not every call until its lock would lapse.
+ */
+export const SIBLING_RENEWAL_LAPSE = INFLIGHT_WAIT
 
 /** How long `logout()` waits for a renewal in flight, so it revokes the newest refresh token. */
 export const LOGOUT_WAIT = 5_000
@@ -94,12 +97,13 @@ export const FIRST_BREAKER_PAUSE = 1_000
 export const MAX_BREAKER_PAUSE = 60_000
 
 /**
- * A pause of `2^(count−1) × first`, capped at `max`, shortened by up to {@link PAUSE_JITTER}.
+ * A pause of `2^(count−1) × first`, capped at `max`, shortened by up to {@link PAUSE_JITTER}, in
+ * whole milliseconds: a timer set for a fraction of a millisecond wakes before the pause is over.
  *
  * @param count - failures so far (≥ 1)
  * @param first - the first pause, ms
  * @param max - the cap, ms
  */
 export function exponentialPause(count: number, first: number, max: number): number {
-  return Math.min(first * 2 ** (count - 1), max) * (1 - PAUSE_JITTER * Math.random())
+  return Math.ceil(Math.min(first * 2 ** (count - 1), max) * (1 - PAUSE_JITTER * Math.random()))
 }

@@ -15,7 +15,7 @@ const { mock, serve } = useMockEnvironment()
 const HOUR = 3_600_000
 const MINUTE = 60_000
 
-const { create: createClient } = useClients(
+const { create: createClient, onCleanup } = useClients(
   { clientId: CLIENT_ID, tokenEndpoint: `${ISSUER}/oauth/token`, apiOrigins: [API_ORIGIN] },
   { fakeTimers: T0, teardown: () => vi.restoreAllMocks() },
 )
@@ -316,6 +316,7 @@ describe('a 10-minute outage', () => {
       mock.injectFault(i % 2 ? { type: 'status', status: 503 } : { type: 'network-error' })
     }
 
+    // An app calling twice a second (how often does not change what the server sees).
     const outcomes: number[] = []
     const hammer = setInterval(() => {
       auth.getAccessToken().catch(() => undefined)
@@ -323,7 +324,8 @@ describe('a 10-minute outage', () => {
         ({ status }) => outcomes.push(status),
         () => outcomes.push(0),
       )
-    }, 100)
+    }, 500)
+    onCleanup(() => clearInterval(hammer))
     await vi.advanceTimersByTimeAsync(10 * MINUTE)
 
     expect(mock.counters.token).toBeLessThanOrEqual(20)
@@ -348,6 +350,31 @@ describe('a 10-minute outage', () => {
 })
 
 describe('between tabs', () => {
+  it('holds back a tab that waited for the lock while a sibling’s requests failed', async () => {
+    noJitter()
+    const a = createClient()
+    const b = createClient()
+    a.setTokens(mock.issueTokens())
+    await advanceUntil(b.getAccessToken())
+    vi.setSystemTime(T0 + 61_000)
+    mock.injectFault({ type: 'status', status: 503, times: Number.POSITIVE_INFINITY })
+
+    // Both tabs need a renewal at once: a sends its requests under the lock, b waits for it.
+    const renewals = [a.refresh(), b.refresh()]
+    const [first, second] = await advanceUntil(Promise.allSettled(renewals))
+
+    expect(first).toMatchObject({
+      status: 'rejected',
+      reason: { code: 'token_endpoint_unavailable' },
+    })
+    expect(second).toMatchObject({
+      status: 'rejected',
+      reason: { code: 'token_endpoint_unavailable' },
+    })
+    // a's request and its two retries in place; nothing from b, which then met a's pause.
+    expect(mock.counters.token).toBe(3)
+  })
+
   it('pauses every tab after one tab’s request failed: the server sees one request', async () => {
     noJitter()
     const a = createClient()

@@ -35,28 +35,34 @@ function poll(auth: TokenClient, every: number): { statuses: number[]; stop: () 
 
 describe('a server that revokes the previous access token when a refresh commits', () => {
   it('never meets a 401 from calls made during proactive renewals', async () => {
-    // The server commits at once; its answer takes 300 ms to arrive. Calls go out every 200 ms.
-    const server = serve({ revokeAccessTokensOnRefresh: true })
+    // The server commits at once; its answer takes 1 s to arrive. Calls go out every 250 ms, so
+    // about four of them start during each renewal.
+    const server = serve({ revokeAccessTokensOnRefresh: true, accessTokenLifetime: 10_000 })
     server.injectFault({
       type: 'latency',
-      ms: 300,
+      ms: 1_000,
       afterProcessing: true,
       times: Number.POSITIVE_INFINITY,
     })
     const auth = createClient()
     auth.setTokens(server.issueTokens())
-    const { statuses, stop } = poll(auth, 200)
+    const { statuses, stop } = poll(auth, 250)
     onCleanup(stop)
 
-    // Two token lifetimes: a proactive renewal about every 30 s.
-    await vi.advanceTimersByTimeAsync(120_000)
+    // Three token lifetimes of 10 s: a proactive renewal about every 5 s (half the lifetime).
+    await vi.advanceTimersByTimeAsync(30_000)
     stop()
     await advanceUntil(new Promise((resolve) => setTimeout(resolve, 1_000)))
 
-    expect(server.counters.tokenSuccess).toBeGreaterThanOrEqual(3)
+    const renewals = server.log.token.map(({ at }) => at)
+    expect(renewals.length).toBeGreaterThanOrEqual(5)
+    expect(server.counters.tokenSuccess).toBe(renewals.length)
     expect(server.counters.api401).toBe(0)
     expect(server.log.api.filter(({ token }) => token !== 'active')).toEqual([])
-    expect(statuses.length).toBeGreaterThan(550)
+    // No call went out while a renewal was on its way: the calls made then waited for it.
+    const during = server.log.api.filter(({ at }) => renewals.some((r) => at > r && at < r + 1_000))
+    expect(during).toEqual([])
+    expect(statuses.length).toBeGreaterThan(110)
     expect(statuses.every((status) => status === 200)).toBe(true)
     expect(server.counters.reuseDetected).toBe(0)
   })
