@@ -52,6 +52,17 @@ async function loggedInTabs(
   return opened
 }
 
+/** Whether a message between the tabs is a claim of the lease (the lock without Web Locks). */
+const isClaim = (data: unknown): boolean => (data as { type?: unknown } | null)?.type === 'claim'
+
+/**
+ * Waits, with fake time standing still, until `count` claims of the lease have been posted in all.
+ * A tab loads the lease code on demand (a dynamic import, in real time) before its first claim:
+ * fake time advanced before that would run ahead of it, so the claim would go out at another
+ * instant than the test means, or a 35 s lock wait would run out while the code is still loading.
+ */
+const claimsPosted = (count = 1): Promise<void> => tabs.whenPosted(isClaim, count)
+
 /** Holds the renewal lock from outside the SDK (a tab stuck mid-renewal); returns its release. */
 async function holdRenewalLock(): Promise<() => void> {
   let release: (() => void) | undefined
@@ -202,7 +213,11 @@ describe('without Web Locks', () => {
     const [a, b, c] = open as [TokenClient, TokenClient, TokenClient]
     vi.setSystemTime(Date.now() + 61_000)
 
-    const results = await advanceUntil(Promise.all(open.map((tab) => tab.getAccessToken())))
+    const renewals = Promise.all(open.map((tab) => tab.getAccessToken()))
+    // The tabs race for the lease from one instant: the first claim is out, the others follow
+    // (or see it) without any time passing.
+    await claimsPosted()
+    const results = await advanceUntil(renewals)
     expect(mock.counters.token).toBe(1)
     expect(new Set(results).size).toBe(1)
 
@@ -226,8 +241,10 @@ describe('without Web Locks, a tab that stops waiting for the lease', () => {
     // reaches a after a's 100 ms claim window, while a holds the lease.
     tabs.messageDelay = 80
     const first = a.refresh()
+    await claimsPosted(1)
     await vi.advanceTimersByTimeAsync(60)
     const joined = b.refresh()
+    await claimsPosted(2)
     await vi.advanceTimersByTimeAsync(140)
     expect(mock.counters.token).toBe(1)
     const renewed = await advanceUntil(first)

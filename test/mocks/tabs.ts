@@ -23,6 +23,12 @@ export interface Tabs {
   deliver: (data: unknown) => boolean
   /** Every message posted so far, in order, as `[channel name, data]`. */
   readonly posted: [string, unknown][]
+  /**
+   * Resolves once `count` messages that `match` accepts have been posted since the last reset,
+   * those already posted included. A wait on what the tabs did, not on time: real work the SDK
+   * does first (a chunk it loads on demand) finishes meanwhile, while fake time stands still.
+   */
+  whenPosted(match: (data: unknown) => boolean, count?: number): Promise<void>
   /** Locks currently held, by name. */
   held(name?: string): number
   /** Restores the defaults and clears the log. */
@@ -31,6 +37,8 @@ export interface Tabs {
 
 const channels = new Set<FakeBroadcastChannel>()
 const posted: [string, unknown][] = []
+/** Waits of {@link Tabs.whenPosted}, checked after every message posted. */
+const postWaits = new Set<() => boolean>()
 let messageDelay = 0
 
 class FakeBroadcastChannel extends EventTarget {
@@ -43,6 +51,7 @@ class FakeBroadcastChannel extends EventTarget {
   postMessage(data: unknown): void {
     if (this.#closed) throw new DOMException('Channel is closed', 'InvalidStateError')
     posted.push([this.name, data])
+    for (const wait of postWaits) if (wait()) postWaits.delete(wait)
     const targets = [...channels].filter(
       (channel) => channel !== this && channel.name === this.name,
     )
@@ -149,12 +158,23 @@ export const tabs: Tabs = {
   webLocks: true,
   deliver: () => true,
   posted,
+  whenPosted(match, count = 1) {
+    return new Promise((resolve) => {
+      const done = () => {
+        if (posted.filter(([, data]) => match(data)).length < count) return false
+        resolve()
+        return true
+      }
+      if (!done()) postWaits.add(done)
+    })
+  },
   held: (name) => held.filter((lock) => name === undefined || lock.name === name).length,
   reset() {
     messageDelay = 0
     tabs.webLocks = true
     tabs.deliver = () => true
     posted.length = 0
+    postWaits.clear()
     // A new browser: locks left by a test (a release timer that fake time never reached) go.
     held.length = 0
     queue.length = 0
