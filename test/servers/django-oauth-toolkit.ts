@@ -1,0 +1,277 @@
+/**
+ * Django OAuth Toolkit (DOT) 1.7 as a real token server and resource server for interop tests:
+ * a minimal Django project (test/servers/django-oauth-toolkit/) run by Debian's Python, with a
+ * fresh SQLite database in a temp dir, one public client and one user.
+ *
+ * What makes DOT worth testing against: with `ROTATE_REFRESH_TOKEN` (on here) a refresh grant
+ * revokes the refresh token presented and *deletes the access token issued with it* in the same
+ * transaction, so a request still carrying that access token meets a 401 the moment the refresh
+ * commits, while the token had time left. RFC 7009 revocation of a refresh token deletes its
+ * access token too.
+ *
+ * DOT runs in Django's development server with one thread (as `runserver --nothreading`): one
+ * request at a time, in the order the connections were accepted, each answered with
+ * `Connection: close`. A request's outcome then depends only on the order in which the requests
+ * reached the server, never on thread scheduling.
+ *
+ * Needs `/usr/bin/python3` with Debian's `python3-django-oauth-toolkit` and
+ * `python3-django-cors-headers` (.ci/run installs them).
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { request } from 'node:http'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { postForm, readBody } from './http-utils.js'
+import { readTokenResponse, type TokenResponseBody } from './token-response.js'
+
+/** Debian's Python, the one that sees Debian's Django packages; `DOT_PYTHON` overrides it. */
+export const DOT_PYTHON = process.env.DOT_PYTHON ?? '/usr/bin/python3'
+
+// From a string, not a URL object: under happy-dom, `URL` is the page's and fileURLToPath refuses it.
+const projectDir = join(dirname(fileURLToPath(import.meta.url)), 'django-oauth-toolkit')
+
+/** How long the start (Python's imports, the migrations) may take on a busy machine. */
+const START_TIMEOUT = 60_000
+/** How long a stopped server gets to exit before it is killed outright. */
+const STOP_TIMEOUT = 5_000
+
+/** Options of {@link startDjangoOAuthToolkit}. */
+export interface DjangoOAuthToolkitOptions {
+  /**
+   * DOT's `ACCESS_TOKEN_EXPIRE_SECONDS`: whole seconds, sent as `expires_in`.
+   * @default 3600
+   */
+  accessTokenLifetime?: number
+  /**
+   * Page origins allowed by CORS (django-cors-headers' `CORS_ALLOWED_ORIGINS`).
+   * @default []
+   */
+  allowedOrigins?: readonly string[]
+  /**
+   * Directory of a test page served at `/` (`index.html`) and `/<file>`.
+   * @default undefined (no page)
+   */
+  staticDir?: string
+}
+
+/** DOT's answers as counted by the fixture's middleware (GET /fixture/stats). */
+export interface DjangoOAuthToolkitStats {
+  /** CORS preflights (`OPTIONS`) on any path. */
+  preflights: number
+  /** Requests to the protected API (`/api/...`), preflights excluded. */
+  apiRequests: number
+  /** API answers with status 401. */
+  api401s: number
+  /** ... to an access token DOT issued and then deleted (by a refresh grant or a revocation). */
+  api401sDeletedTokens: number
+  /** ... to an access token still stored but past its expiry. */
+  api401sExpiredTokens: number
+  /** ... to no token, or one DOT never issued. */
+  api401sOtherTokens: number
+  /** Every `POST /token`, whatever its outcome. */
+  tokenRequests: number
+  /** Token requests with `grant_type=password` (logins). */
+  passwordGrants: number
+  /** Token requests with `grant_type=refresh_token`. */
+  refreshGrants: number
+  /** Refresh grants answered 200; each rotated the refresh token. */
+  rotations: number
+  /** Token endpoint answers with `error=invalid_grant`. */
+  invalidGrants: number
+  /** `POST /revoke` (RFC 7009). */
+  revocationRequests: number
+}
+
+/** A running DOT fixture. */
+export interface DjangoOAuthToolkit {
+  /** Origin of the server, `http://127.0.0.1:<port>`. */
+  readonly url: string
+  /** DOT's `TokenView`. */
+  readonly tokenEndpoint: string
+  /** DOT's `RevokeTokenView` (RFC 7009). */
+  readonly revocationEndpoint: string
+  /** Base URL of the protected API: `GET {apiUrl}/me` answers `{ sub, client_id, scope }`. */
+  readonly apiUrl: string
+  /** The public client's id. */
+  readonly clientId: string
+  /** The access token lifetime in seconds (`ACCESS_TOKEN_EXPIRE_SECONDS`). */
+  readonly accessTokenLifetime: number
+  /**
+   * Logs the user in as the app's login would: DOT's password grant for the public client, over
+   * `node:http`, answered with an RFC 6749 §5.1 token response.
+   */
+  login(): Promise<TokenResponseBody>
+  /** Reads DOT's counters. */
+  stats(): Promise<DjangoOAuthToolkitStats>
+  /** Sets every counter back to 0. */
+  resetStats(): Promise<void>
+  /** Stops the server (and waits until its process is gone), then removes its database. */
+  close(): Promise<void>
+}
+
+/** GETs a JSON document with `node:http` (under happy-dom, `fetch` is the page's). */
+function getJson<T>(url: string): Promise<T> {
+  return new Promise((resolvePromise, reject) => {
+    const req = request(url, (res) => {
+      readBody(res).then((text) => {
+        if (res.statusCode !== 200) reject(new Error(`GET ${url}: HTTP ${res.statusCode}`))
+        else resolvePromise(JSON.parse(text) as T)
+      }, reject)
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+/** Resolves when `child` has exited (at once if it already has). */
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  return new Promise((resolve) => child.once('exit', () => resolve()))
+}
+
+/**
+ * Reads the port from the first stdout line of `serve.py`; rejects when the process exits first,
+ * or after {@link START_TIMEOUT}, with the end of its stderr (the migrations' or Python's error).
+ */
+function readyPort(child: ChildProcess, stderr: () => string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let stdout = ''
+    const fail = (why: string) => {
+      cleanup()
+      const hint = /No module named '(oauth2_provider|corsheaders|django)'/.test(stderr())
+        ? `\n${DOT_PYTHON} cannot import Django OAuth Toolkit: apt-get install python3-django-oauth-toolkit python3-django-cors-headers`
+        : ''
+      reject(new Error(`Django OAuth Toolkit fixture ${why}${hint}\n${stderr()}`))
+    }
+    const onData = (chunk: Buffer) => {
+      stdout += chunk.toString('utf8')
+      const line = stdout.split('\n', 1)[0]
+      if (line === undefined || !stdout.includes('\n')) return
+      cleanup()
+      const port = (JSON.parse(line) as { port?: unknown }).port
+      if (typeof port === 'number') resolve(port)
+      else reject(new Error(`Django OAuth Toolkit fixture printed ${line}`))
+    }
+    // 'close', not 'exit': by then stderr has been read to its end.
+    const onClose = (code: number | null, signal: string | null) =>
+      fail(`exited before it was ready (${signal ?? `exit code ${code}`})`)
+    const onError = (error: Error) => fail(`could not be started: ${error.message}`)
+    const timer = setTimeout(() => fail(`was not ready within ${START_TIMEOUT} ms`), START_TIMEOUT)
+    const cleanup = () => {
+      clearTimeout(timer)
+      child.stdout?.off('data', onData)
+      child.off('close', onClose)
+      child.off('error', onError)
+    }
+    child.stdout?.on('data', onData)
+    child.once('close', onClose)
+    child.once('error', onError)
+  })
+}
+
+/**
+ * Starts DOT on 127.0.0.1 with a port the OS picks, and resolves once it answers HTTP.
+ *
+ * DOT settings (test/servers/django-oauth-toolkit/fixture/settings.py):
+ * `ACCESS_TOKEN_EXPIRE_SECONDS` = `accessTokenLifetime`, `ROTATE_REFRESH_TOKEN = True`,
+ * `REFRESH_TOKEN_GRACE_PERIOD_SECONDS = 0`, scope `api` (the default scope). Routes:
+ * - `POST /token`: DOT's `TokenView`; the public client `spa` (no secret) may use the password
+ *   and refresh_token grants.
+ * - `POST /revoke`: DOT's `RevokeTokenView` (RFC 7009).
+ * - `GET /api/me`: protected by DOT's OAuthLib core; a missing, unknown, deleted or expired token
+ *   gets 401 with `WWW-Authenticate: Bearer realm="api", error="invalid_token", ...`.
+ * - `GET /fixture/stats`, `POST /fixture/stats/reset`: the counters.
+ * - `GET /`, `GET /<file>`: the test page in `staticDir`, if any.
+ * django-cors-headers answers preflights and allows `allowedOrigins`, `Authorization` included.
+ *
+ * The process exits when {@link DjangoOAuthToolkit.close} is called, and also when this Node.js
+ * process goes away (it watches its stdin), so it never outlives the tests.
+ *
+ * @example
+ * const dot = await startDjangoOAuthToolkit({ accessTokenLifetime: 3 })
+ * try { auth.setTokens(await dot.login()) } finally { await dot.close() }
+ */
+export async function startDjangoOAuthToolkit(
+  options: DjangoOAuthToolkitOptions = {},
+): Promise<DjangoOAuthToolkit> {
+  const accessTokenLifetime = options.accessTokenLifetime ?? 3600
+  if (!Number.isInteger(accessTokenLifetime) || accessTokenLifetime < 1) {
+    throw new TypeError('"accessTokenLifetime" must be a whole number of seconds, at least 1')
+  }
+  const clientId = 'spa'
+  const username = 'alice'
+  const password = randomUUID()
+  const dataDir = await mkdtemp(join(tmpdir(), 'freshtoken-dot-'))
+  const child = spawn(DOT_PYTHON, ['-B', 'serve.py'], {
+    cwd: projectDir,
+    // Nothing of this process's environment: a PYTHONPATH meant for another Python must not
+    // shadow Debian's packages.
+    env: {
+      PATH: '/usr/bin:/bin',
+      LANG: 'C.UTF-8',
+      PYTHONNOUSERSITE: '1',
+      DOT_FIXTURE_DB: join(dataDir, 'db.sqlite3'),
+      DOT_FIXTURE_ACCESS_TOKEN_SECONDS: String(accessTokenLifetime),
+      DOT_FIXTURE_ALLOWED_ORIGINS: (options.allowedOrigins ?? []).join(' '),
+      DOT_FIXTURE_STATIC_DIR: options.staticDir ?? '',
+      DOT_FIXTURE_CLIENT_ID: clientId,
+      DOT_FIXTURE_USERNAME: username,
+      DOT_FIXTURE_PASSWORD: password,
+    },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr?.on('data', (chunk: Buffer) => {
+    // The end is what explains a failure; keep the last few kB.
+    stderr = (stderr + chunk.toString('utf8')).slice(-8_000)
+  })
+
+  let closing: Promise<void> | undefined
+  const close = () =>
+    (closing ??= (async () => {
+      const gone = exited(child)
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT)
+      await gone
+      clearTimeout(timer)
+      await rm(dataDir, { recursive: true, force: true })
+    })())
+
+  try {
+    const port = await readyPort(child, () => stderr)
+    const url = `http://127.0.0.1:${port}`
+    const server: DjangoOAuthToolkit = {
+      url,
+      tokenEndpoint: `${url}/token`,
+      revocationEndpoint: `${url}/revoke`,
+      apiUrl: `${url}/api`,
+      clientId,
+      accessTokenLifetime,
+      async login() {
+        const response = await postForm(`${url}/token`, {
+          grant_type: 'password',
+          client_id: clientId,
+          username,
+          password,
+          scope: 'api',
+        })
+        return readTokenResponse(response)
+      },
+      stats: () => getJson<DjangoOAuthToolkitStats>(`${url}/fixture/stats`),
+      async resetStats() {
+        const response = await postForm(`${url}/fixture/stats/reset`, {})
+        if (response.status !== 200) throw new Error(`resetting the counters: ${response.status}`)
+      },
+      close,
+    }
+    // Listening since the port was printed; this proves Django answers too.
+    await server.stats()
+    return server
+  } catch (error) {
+    await close()
+    throw error
+  }
+}

@@ -1,0 +1,88 @@
+"""
+Starts the Django OAuth Toolkit fixture: migrates a fresh SQLite database, creates the public
+client and the user, and serves on 127.0.0.1 with a port the OS picks.
+
+Run with Debian's /usr/bin/python3 (which sees python3-django-oauth-toolkit), from
+test/servers/django-oauth-toolkit.ts. Configuration comes from the environment:
+  DOT_FIXTURE_DB                    SQLite file to create (in a temp dir the caller removes)
+  DOT_FIXTURE_ACCESS_TOKEN_SECONDS  DOT's ACCESS_TOKEN_EXPIRE_SECONDS
+  DOT_FIXTURE_ALLOWED_ORIGINS       space-separated page origins allowed by CORS
+  DOT_FIXTURE_STATIC_DIR            optional directory of a test page served at "/"
+  DOT_FIXTURE_CLIENT_ID, DOT_FIXTURE_USERNAME, DOT_FIXTURE_PASSWORD
+Once it accepts connections it prints one JSON line, {"port": N}, on stdout. It exits when its
+stdin closes, so it never outlives the test process that started it, even one that was killed.
+"""
+
+import json
+import os
+import sys
+import threading
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fixture.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer  # noqa: E402
+from django.core.wsgi import get_wsgi_application  # noqa: E402
+from django.db.backends.signals import connection_created  # noqa: E402
+from oauth2_provider.models import get_application_model  # noqa: E402
+
+
+class SerialServer(WSGIServer):
+    """
+    Django's development server (what `runserver --nothreading` runs): one request at a time, in
+    the order the connections were accepted, each answered with `Connection: close`, so the
+    outcome of a request never depends on thread scheduling. The larger backlog keeps a burst of
+    connections from being dropped (and retried a second later by the client's TCP stack).
+    """
+
+    request_queue_size = 128
+
+
+def skip_durability(sender, connection, **kwargs):
+    # The database is thrown away with the process: no fsync per commit, which halves the time
+    # of the migrations and of every token request.
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA synchronous = OFF")
+        cursor.execute("PRAGMA journal_mode = MEMORY")
+
+
+def prepare_database():
+    connection_created.connect(skip_durability)
+    call_command("migrate", verbosity=0, interactive=False)
+    get_user_model().objects.create_user(
+        username=os.environ.get("DOT_FIXTURE_USERNAME", "alice"),
+        password=os.environ["DOT_FIXTURE_PASSWORD"],
+    )
+    Application = get_application_model()
+    Application.objects.create(
+        name="freshtoken interop",
+        client_id=os.environ.get("DOT_FIXTURE_CLIENT_ID", "spa"),
+        # A browser app has no secret: DOT then authenticates it by client_id alone.
+        client_type=Application.CLIENT_PUBLIC,
+        # The password grant stands in for a login; DOT allows refresh grants to such clients.
+        authorization_grant_type=Application.GRANT_PASSWORD,
+        redirect_uris="",
+    )
+
+
+def exit_when_parent_goes():
+    sys.stdin.read()
+    os._exit(0)
+
+
+def main():
+    prepare_database()
+    threading.Thread(target=exit_when_parent_goes, daemon=True).start()
+    server = SerialServer(("127.0.0.1", 0), WSGIRequestHandler)
+    server.set_app(get_wsgi_application())
+    print(json.dumps({"port": server.server_address[1]}), flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
