@@ -24,7 +24,6 @@ import {
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import {
   type DjangoOAuthToolkit,
-  type DjangoOAuthToolkitStats,
   startDjangoOAuthToolkit,
 } from '../servers/django-oauth-toolkit.js'
 import { postForm } from '../servers/http-utils.js'
@@ -289,23 +288,6 @@ function callContinuously(send: (url: string) => Promise<Response>, url: string)
   }
 }
 
-/** Polls DOT's counters until `done` holds, for at most `timeout` ms. */
-async function waitForStats(
-  server: DjangoOAuthToolkit,
-  done: (stats: DjangoOAuthToolkitStats) => boolean,
-  timeout: number,
-): Promise<DjangoOAuthToolkitStats> {
-  const deadline = Date.now() + timeout
-  for (;;) {
-    const stats = await server.stats()
-    if (done(stats)) return stats
-    if (Date.now() > deadline) {
-      throw new Error(`DOT's counters did not get there in ${timeout} ms: ${JSON.stringify(stats)}`)
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
-
 /**
  * Where each API request that met a 401 was sent, relative to the token request it ran into:
  * before it (then overtaken by it at DOT), while it was in flight, or after it was answered.
@@ -373,8 +355,7 @@ async function runBusyTabs(tabs: number) {
   try {
     // Each renewal comes LEEWAY_MS (plus up to 150 ms of jitter) before its token expires: one
     // per lifetime. Twice that and more is a server or client that stopped renewing.
-    await waitForStats(
-      shortDot,
+    await shortDot.waitForStats(
       (stats) => stats.rotations >= RENEWALS,
       RENEWALS * SHORT_LIFETIME_SECONDS * 2_000 + 10_000,
     )

@@ -67,6 +67,12 @@ export interface DjangoOAuthToolkitStats {
   api401s: number
   /** ... to an access token DOT issued and then deleted (by a refresh grant or a revocation). */
   api401sDeletedTokens: number
+  /**
+   * For each of those, how long after DOT deleted the token it answered the request, ms. A few
+   * ms: a request already on its way when a renewal committed; longer: a client that kept using
+   * a token it should have replaced.
+   */
+  api401sMsAfterDeletion: number[]
   /** ... to an access token still stored but past its expiry. */
   api401sExpiredTokens: number
   /** ... to no token, or one DOT never issued. */
@@ -106,6 +112,15 @@ export interface DjangoOAuthToolkit {
   login(): Promise<TokenResponseBody>
   /** Reads DOT's counters. */
   stats(): Promise<DjangoOAuthToolkitStats>
+  /**
+   * Reads the counters until `done` holds (every 100 ms), for at most `timeout` ms: a wait on
+   * what DOT saw, such as a number of refresh grants.
+   * @throws when `timeout` passes first, with the last counters read
+   */
+  waitForStats(
+    done: (stats: DjangoOAuthToolkitStats) => boolean,
+    timeout: number,
+  ): Promise<DjangoOAuthToolkitStats>
   /** Sets every counter back to 0. */
   resetStats(): Promise<void>
   /** Stops the server (and waits until its process is gone), then removes its database. */
@@ -261,6 +276,19 @@ export async function startDjangoOAuthToolkit(
         return readTokenResponse(response)
       },
       stats: () => getJson<DjangoOAuthToolkitStats>(`${url}/fixture/stats`),
+      async waitForStats(done, timeout) {
+        const deadline = Date.now() + timeout
+        for (;;) {
+          const stats = await server.stats()
+          if (done(stats)) return stats
+          if (Date.now() > deadline) {
+            throw new Error(
+              `DOT's counters did not get there in ${timeout} ms: ${JSON.stringify(stats)}`,
+            )
+          }
+          await new Promise((resolve) => setTimeout(resolve, 100))
+        }
+      },
       async resetStats() {
         const response = await postForm(`${url}/fixture/stats/reset`, {})
         if (response.status !== 200) throw new Error(`resetting the counters: ${response.status}`)
