@@ -37,6 +37,11 @@ export interface TestAppHooks {
   readonly responses: Readonly<Record<'api' | 'api401s' | 'token' | 'tokenErrors', number>>
   /** 'error' event codes and failed API calls, in order. */
   readonly failures: readonly string[]
+  /**
+   * When (epoch ms) the tab sent token requests and API requests that met a 401, and when its
+   * tokens changed (any 'tokens' event), in order.
+   */
+  readonly timeline: readonly TimelineEntry[]
   /** `document.visibilityState` of the tab. */
   visibility(): DocumentVisibilityState
   /** `auth.tokens?.accessToken`, or null without a session. */
@@ -59,6 +64,17 @@ export interface TestAppHooks {
   /** Stops the loop; resolves with how many calls ended in each status or error code. */
   stopLoop(): Promise<Record<string, number>>
 }
+
+/** One entry of {@link TestAppHooks.timeline}. */
+export type TimelineEntry =
+  | {
+      readonly type: 'token'
+      readonly sentAt: number
+      readonly answeredAt: number
+      readonly status: number
+    }
+  | { readonly type: 'api401'; readonly sentAt: number; readonly answeredAt: number }
+  | { readonly type: 'tokens'; readonly at: number }
 
 /** What {@link TestAppHooks.fetchWithAuth} saw. */
 export interface AuthFetchResult {
@@ -131,8 +147,11 @@ export interface TestApp {
   close(): Promise<void>
 }
 
-/** Bundles the page with the built package into `dir` (index.html + one app.js). */
-async function stagePage(dir: string): Promise<void> {
+/**
+ * Bundles the page with the built package into `dir` (index.html + one app.js), for a server that
+ * serves it at `/` beside its `/token`, `/revoke` and `/api/me` (see test/e2e/app/app.js).
+ */
+export async function stagePage(dir: string): Promise<void> {
   const bundle = await rollup({
     input: join(appSource, 'app.js'),
     plugins: [
@@ -235,6 +254,18 @@ async function openTab(
     },
     close: () => page.close(),
   }
+}
+
+/**
+ * Opens the staged page (see {@link stagePage}) in a new tab of `context`, served by a server of
+ * the test's own at `origin`, and waits until the client exists.
+ */
+export function openPageTab(
+  context: BrowserContext,
+  origin: string,
+  options: TestTabOptions = {},
+): Promise<TestTab> {
+  return openTab(context, pageUrl(origin, options), options)
 }
 
 /**

@@ -16,20 +16,31 @@ const responses = { api: 0, api401s: 0, token: 0, tokenErrors: 0 }
 const events = { tokens: 0, refresh: 0, expired: 0, logout: 0, error: 0 }
 /** Codes of the 'error' events, of failed API calls and of failed token reads, in order. */
 const failures = []
+/**
+ * When (epoch ms, the same clock in every tab) this tab sent token requests and API requests that
+ * met a 401, and when its tokens changed, in order: to place a 401 relative to the renewals.
+ */
+const timeline = []
 
 const urlOf = (input) =>
   typeof input === 'string' ? input : input instanceof URL ? input.href : input.url
 
 /** The SDK's fetch: the browser's, counting what comes back. */
 async function countingFetch(input, init) {
+  const sentAt = Date.now()
   const response = await globalThis.fetch(input, init)
+  const answeredAt = Date.now()
   const url = urlOf(input)
   if (url.startsWith(`${apiUrl}/`)) {
     responses.api += 1
-    if (response.status === 401) responses.api401s += 1
+    if (response.status === 401) {
+      responses.api401s += 1
+      timeline.push({ type: 'api401', sentAt, answeredAt })
+    }
   } else if (url === `${location.origin}/token`) {
     responses.token += 1
     if (!response.ok) responses.tokenErrors += 1
+    timeline.push({ type: 'token', sentAt, answeredAt, status: response.status })
   }
   return response
 }
@@ -49,6 +60,7 @@ const auth = createTokenClient(options)
 for (const name of Object.keys(events)) {
   auth.on(name, (payload) => {
     events[name] += 1
+    if (name === 'tokens') timeline.push({ type: 'tokens', at: Date.now() })
     if (name === 'error') failures.push(`error event: ${payload?.code ?? payload}`)
   })
 }
@@ -114,6 +126,7 @@ window.testApp = {
   events,
   responses,
   failures,
+  timeline,
   visibility: () => document.visibilityState,
   accessToken: () => auth.tokens?.accessToken ?? null,
   setTokens: (tokenResponse) => auth.setTokens(tokenResponse).accessToken,
