@@ -11,12 +11,33 @@ test/servers/django-oauth-toolkit.ts. Configuration comes from the environment:
   DOT_FIXTURE_CLIENT_ID, DOT_FIXTURE_USERNAME, DOT_FIXTURE_PASSWORD
 Once it accepts connections it prints one JSON line, {"port": N}, on stdout. It exits when its
 stdin closes, so it never outlives the test process that started it, even one that was killed.
+Whichever way it stops (stdin closed, SIGTERM, SIGINT), it removes the database's directory.
 """
 
 import json
 import os
+import shutil
+import signal
 import sys
 import threading
+
+
+def exit_now(*_):
+    # The database's temp dir is this process's alone. The parent removes it too after a normal
+    # stop, but a parent that was killed (or a Ctrl-C to the whole process group) cannot.
+    shutil.rmtree(os.path.dirname(os.environ["DOT_FIXTURE_DB"]), ignore_errors=True)
+    os._exit(0)
+
+
+def exit_when_parent_goes():
+    sys.stdin.read()
+    exit_now()
+
+
+# First of all, so that a parent that dies during the slow start (imports, migrations) is noticed.
+threading.Thread(target=exit_when_parent_goes, daemon=True).start()
+signal.signal(signal.SIGTERM, exit_now)
+signal.signal(signal.SIGINT, exit_now)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fixture.settings")
 
@@ -70,14 +91,8 @@ def prepare_database():
     )
 
 
-def exit_when_parent_goes():
-    sys.stdin.read()
-    os._exit(0)
-
-
 def main():
     prepare_database()
-    threading.Thread(target=exit_when_parent_goes, daemon=True).start()
     server = SerialServer(("127.0.0.1", 0), WSGIRequestHandler)
     server.set_app(get_wsgi_application())
     print(json.dumps({"port": server.server_address[1]}), flush=True)
