@@ -69,8 +69,8 @@ beforeEach(async () => {
 })
 
 /** A GET of the API with `token`, outside the SDK (the page's own fetch, through CORS). */
-async function callApiWith(token: string) {
-  const response = await fetch(`${dot.apiUrl}/me`, {
+async function callApiWith(token: string, server = dot) {
+  const response = await fetch(`${server.apiUrl}/me`, {
     headers: { Authorization: `Bearer ${token}` },
   })
   return { status: response.status, challenge: response.headers.get('www-authenticate') }
@@ -138,11 +138,35 @@ describe('against Django OAuth Toolkit from a cross-origin page', () => {
     expect(auth.tokens).toEqual(renewed)
   })
 
-  it('renews and retries once when DOT answers 401 to an access token it deleted', async () => {
+  it('renews and retries once when DOT answers 401 to an access token it has expired', async () => {
+    const login = await shortDot.login()
+    // Told the token lives an hour, the SDK does not renew it before DOT expires it.
+    const auth = shortClients.createClient()
+    auth.setTokens({ ...login, expires_in: 3600 })
+    // A wait on DOT, not on the clock: until it rejects the token.
+    for (let polls = 0; (await callApiWith(login.access_token, shortDot)).status !== 401; polls++) {
+      if (polls > 100) throw new Error('DOT did not expire the access token')
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    await shortDot.resetStats()
+
+    const response = await auth.fetch(`${shortDot.apiUrl}/me`)
+    expect(response.status).toBe(200)
+    expect(await response.json()).toMatchObject({ sub: 'alice' })
+    expect(await shortDot.stats()).toMatchObject({
+      apiRequests: 2,
+      api401s: 1,
+      api401sExpiredTokens: 1,
+      refreshGrants: 1,
+      rotations: 1,
+    })
+  })
+
+  it('ends the session once a renewal elsewhere rotated its refresh token and deleted its access token', async () => {
     const auth = await clients.signedInClient()
     const stale = auth.tokens?.accessToken ?? ''
-    // Another renewal of this session outside the SDK (as a lost tab's would) deletes the
-    // access token the SDK holds; its refresh token is then rotated too.
+    // A renewal of this session outside the SDK, as by a tab closed mid-renewal whose answer
+    // went nowhere: DOT deleted the access token the SDK holds and rotated its refresh token.
     const elsewhere = await presentRefreshToken(auth.tokens?.refreshToken ?? '')
     expect(elsewhere.status).toBe(200)
     const expired = nextEvent(auth, 'expired', 5_000)
