@@ -8,6 +8,7 @@
 import fc from 'fast-check'
 import { createTokenClient, type TokenClient, type TokenStorage } from 'freshtoken'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { decodeSession } from '../../src/storage.js'
 import { API_ORIGIN, CLIENT_ID, useMockEnvironment } from '../mocks/setup.js'
 import { settle, T0 } from '../mocks/time.js'
 import {
@@ -135,8 +136,8 @@ function written(entry: Entry, where: Where): unknown {
 }
 
 /**
- * The tokens a stored entry holds, if it is one freshtoken wrote (format version 1, Bearer), for
- * comparison with a restored session; `undefined` for anything else.
+ * The tokens a stored entry holds, if it is in freshtoken's format (version 1, Bearer, numeric
+ * lifetime and revision), for comparison with a restored session; `undefined` for anything else.
  */
 function storedTokens(raw: unknown): Record<string, unknown> | undefined {
   if (typeof raw !== 'string') return undefined
@@ -148,6 +149,9 @@ function storedTokens(raw: unknown): Record<string, unknown> | undefined {
   }
   if (data?.v !== 1 || typeof data.tokens !== 'object' || data.tokens === null) return undefined
   if (data.tokens.tokenType !== 'Bearer') return undefined
+  // What the schedule and the tabs read besides the tokens: numbers, when present.
+  const { lifetime, revision } = data as { lifetime?: unknown; revision?: unknown }
+  if (![lifetime, revision].every((n) => n === undefined || typeof n === 'number')) return undefined
   const members = ['accessToken', 'tokenType', 'refreshToken', 'expiresAt', 'scope', 'idToken']
   return Object.fromEntries(
     members.flatMap((key) => {
@@ -273,5 +277,33 @@ describe('a client started on any stored entry', () => {
       }),
       { numRuns: RUNS.network },
     )
+  })
+})
+
+/**
+ * The decoder itself also reads what sibling tabs post. There a throw would escape the channel's
+ * message handler as an error on the page, where the session's own catch does not reach.
+ */
+describe('decodeSession', () => {
+  it('returns null or a session made of the entry for any value, and never throws', () => {
+    fc.assert(
+      fc.property(anyEntry, (entry) => {
+        const decoded = decodeSession(entry.raw)
+        if (decoded !== null) {
+          expectTokenSetShape(decoded.tokens)
+          expect(decoded.tokens).toStrictEqual(storedTokens(entry.raw))
+        }
+      }),
+      { numRuns: RUNS.pure },
+    )
+  })
+
+  it.each([
+    ['JSON null', 'null'],
+    ['a number', '7'],
+    ['tokens that are null', '{"v":1,"tokens":null}'],
+    ['tokens that are a string', '{"v":1,"tokens":"at_x"}'],
+  ])('returns null for %s', (_, raw) => {
+    expect(decodeSession(raw)).toBeNull()
   })
 })
