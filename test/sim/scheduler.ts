@@ -126,7 +126,8 @@ export class Scheduler {
     if (owner === undefined || typeof callback !== 'function') return 0
     if (!this.hooks.mayOwnTimers(owner))
       this.hooks.outside(`${repeat ? 'setInterval' : 'setTimeout'} in ${owner.name}`)
-    let ms = Number(delay)
+    // WebIDL `long`, as browsers convert it: whole milliseconds (so Date.now() stays whole too).
+    let ms = Math.trunc(Number(delay))
     if (!(ms >= 0) || ms > 2_147_483_647) ms = 0
     const id = this.nextTimerId++
     const label = () =>
