@@ -87,6 +87,16 @@ export const KNOWN_BUGS = {
       'two token requests of one session in flight, lease mode, after a sleep longer than the ' +
       'lapse that followed the earlier claim',
   },
+  'lease-stale-claim': {
+    fixed: false,
+    title:
+      'Without Web Locks: a claim whose window ran long (the tab was frozen during it) is taken ' +
+      "when the window's timer fires on resume, before the messages that arrived meanwhile " +
+      '(newer sessions, other claims) are read: the tab renews a session its siblings renewed ' +
+      'since.',
+    signature:
+      'lease mode, and the tab sends its request more than 1.5 s after its claim (a 100 ms window)',
+  },
   'lease-dispose-no-release': {
     fixed: false,
     title:

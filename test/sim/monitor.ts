@@ -521,6 +521,7 @@ export class Monitor {
       return undefined
     const tabs = open.map((flight) => flight.owner as Tab)
     if (tabs.some((tab) => this.leaseReleasedEarly.has(tab))) return 'lease-reentrant'
+    if (tabs.some((tab) => this.staleClaim(tab))) return 'lease-stale-claim'
     // Each holder's claim went unheard by the other: neither could see that it lost.
     const [a, b] = tabs
     if (a === undefined || b === undefined || a === b) return undefined
@@ -533,6 +534,16 @@ export class Monitor {
       return 'lease-wall-clock'
     }
     return this.claimsHeard.get(later)?.has(earlier.key) ? undefined : 'lease-unanswered-claim'
+  }
+
+  /**
+   * Whether `tab` (without Web Locks) is taking the lease on a claim whose window ran far longer
+   * than CLAIM_WINDOW (100 ms; a hidden tab's timers may stretch it to a second): it was frozen.
+   */
+  private staleClaim(tab: Tab): boolean {
+    if (this.world.options.webLocks) return false
+    const claim = this.lastClaim.get(tab)
+    return claim !== undefined && this.now - claim.sent > 1_500
   }
 
   /** Which known bug a call that failed without excuse shows, if any. */
@@ -558,7 +569,9 @@ export class Monitor {
       presented !== undefined && info.family === presented.family && info.gen > presented.gen
     if (rotation?.toDisposed || tab.disposedAt !== undefined) return 'disposed-client-renews'
     if (this.watches.get(tab)?.lostInBfcache.some(newer)) return 'bfcache-renewal'
-    if (this.overtaken.has(flight)) return 'handoff-too-short'
+    if (this.overtaken.has(flight)) {
+      return this.staleClaim(tab) ? 'lease-stale-claim' : 'handoff-too-short'
+    }
     if (this.leaseReleasedEarly.has(tab)) return 'lease-reentrant'
     return undefined
   }
