@@ -4,6 +4,7 @@ import type { Refresher } from './refresh.js'
 import type { RejectionPolicy } from './rejection-policy.js'
 import type { Session } from './session.js'
 import { exponentialPause, FIRST_BREAKER_PAUSE, MAX_BREAKER_PAUSE } from './timing.js'
+import type { Traffic } from './traffic.js'
 
 /** Sends one attempt with `token`; a request can be sent at most twice. */
 type Attempt = (token: string) => Promise<Response>
@@ -83,6 +84,7 @@ function prepare(
  * @param refresher - the single-flight refresher
  * @param session - the session, for the 401 policy
  * @param events - the client's emitter, for the 401 policy
+ * @param traffic - the calls in flight with a token, which a renewal waits for
  * @returns a function with `fetch`'s signature and semantics
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
  */
@@ -91,6 +93,7 @@ export function createAuthFetch(
   refresher: Refresher,
   session: Session,
   events: Emitter,
+  traffic: Traffic,
 ): FetchFunction {
   const { fetch, apiOrigins } = options
   const origins = [...apiOrigins]
@@ -159,10 +162,19 @@ export function createAuthFetch(
     [first, retry]: [Attempt, Attempt | undefined],
     signal: AbortSignal | null | undefined,
   ): Promise<Response> {
-    return first(token).then((response) =>
-      response.status === 401
-        ? afterRejection(response, token, signal, retry)
-        : accepted(response, token),
+    const sent = first(token)
+    traffic.pending++
+    return sent.then(
+      (response) => {
+        traffic.done()
+        return response.status === 401
+          ? afterRejection(response, token, signal, retry)
+          : accepted(response, token)
+      },
+      (error: unknown) => {
+        traffic.done()
+        throw error
+      },
     )
   }
 

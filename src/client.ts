@@ -9,9 +9,10 @@ import { createRefresher } from './refresh.js'
 import { createSchedule } from './schedule.js'
 import { createSession, type SessionChange } from './session.js'
 import { createSessionStore } from './storage.js'
-import { LOGOUT_WAIT, MAX_PAUSE_IN_RENEWAL } from './timing.js'
+import { DRAIN_WAIT, LOGOUT_WAIT, MAX_PAUSE_IN_RENEWAL } from './timing.js'
 import { loadTokenEndpoint } from './token-endpoint-loader.js'
 import { parseTokenResponse, type TokenResponse, type TokenSet } from './token-set.js'
+import { Traffic } from './traffic.js'
 import { settledWithin } from './waiting.js'
 
 /** A token client: one session, its lifecycle, and the ways to call APIs with it. */
@@ -66,8 +67,9 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
   let onChange = (_change?: SessionChange): void => undefined
   const session = createSession(store, events, (change) => onChange(change))
   const backoff = new Backoff()
+  const traffic = new Traffic()
   const tabs = resolved.crossTab
-    ? createCrossTab(`freshtoken:${resolved.clientId}`, session, store, events, backoff)
+    ? createCrossTab(`freshtoken:${resolved.clientId}`, session, store, events, backoff, traffic)
     : alone(session)
   const refresher = createRefresher({
     session,
@@ -76,6 +78,8 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     tabs,
     backoff,
     maxPauseInPlace: MAX_PAUSE_IN_RENEWAL,
+    traffic,
+    drainWait: DRAIN_WAIT,
     refreshLeeway: resolved.refreshLeeway,
   })
   const schedule = createSchedule(session, refresher)
@@ -84,7 +88,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     tabs.changed?.(change)
   }
   schedule.update()
-  const authFetch = createAuthFetch(resolved, refresher, session, events)
+  const authFetch = createAuthFetch(resolved, refresher, session, events, traffic)
 
   return {
     get tokens() {

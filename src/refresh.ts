@@ -120,8 +120,7 @@ export function createRefresher(parts: RefresherParts): Refresher {
     },
     leewayFor,
     settled: async () => {
-      await Promise.allSettled([inflight?.promise])
-      await tabs.idle?.()
+      await Promise.allSettled([inflight?.promise, tabs.siblingRenewal?.()])
     },
     async refresh(signal) {
       // Without a restore pending, the renewal starts at once: a call made right after this one

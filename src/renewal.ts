@@ -6,6 +6,7 @@ import type { Session } from './session.js'
 import type { StoredSession } from './storage.js'
 import type { TokenEndpoint } from './token-endpoint-loader.js'
 import type { TokenSet } from './token-set.js'
+import type { Traffic } from './traffic.js'
 
 /** What one renewal works with, from the main bundle. */
 export interface RenewalParts {
@@ -17,6 +18,10 @@ export interface RenewalParts {
   readonly backoff: Backoff
   /** The longest pause waited out in place (`MAX_PAUSE_IN_RENEWAL`), ms. */
   readonly maxPauseInPlace: number
+  /** This tab's API calls in flight. */
+  readonly traffic: Traffic
+  /** The longest wait for the calls in flight before the first request (`DRAIN_WAIT`), ms. */
+  readonly drainWait: number
 }
 
 /**
@@ -29,15 +34,50 @@ function asAuthError(error: unknown): AuthError {
 }
 
 /**
+ * Waits, at most `drainWait`, until the API calls already on their way with the current token are
+ * answered, in this tab and in every sibling (each answers the `renewing` announcement with
+ * `drained`; their new calls wait for the renewal meanwhile). A server that deletes the previous
+ * access token when the refresh commits then never meets one of them.
+ */
+async function drain({ tabs, traffic, drainWait }: RenewalParts): Promise<void> {
+  let answers = 0
+  let expected = Number.POSITIVE_INFINITY
+  let check = (): void => undefined
+  const siblings = new Promise<void>((resolve) => {
+    check = () => {
+      if (answers >= expected) resolve()
+    }
+  })
+  // Set before anything is awaited: answers may come as soon as the announcement has gone out.
+  tabs.onDrained = () => {
+    answers++
+    check()
+  }
+  expected = (await tabs.siblings?.()) ?? 0
+  check()
+  let timer: ReturnType<typeof setTimeout> | undefined
+  await Promise.race([
+    Promise.all([traffic.idle(), siblings]),
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, drainWait)
+    }),
+  ])
+  clearTimeout(timer)
+  tabs.onDrained = undefined
+}
+
+/**
  * The token requests of one renewal: each failure counts toward the pause, which siblings hear of;
  * after a short pause, a server that was out of reach is asked again in place. `undefined` when
  * the session moved on during a pause.
  */
 async function exchange(
-  { session, endpoint, tabs, backoff, maxPauseInPlace }: RenewalParts,
+  parts: RenewalParts,
   tokens: TokenSet,
   from: number,
 ): Promise<StoredSession | undefined> {
+  const { session, endpoint, tabs, backoff, maxPauseInPlace } = parts
+  await drain(parts)
   for (;;) {
     // The pause may have begun while this renewal waited for the lock (a sibling's request
     // failed): no request until it is over.

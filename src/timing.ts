@@ -38,11 +38,17 @@ export const MAX_RETRY_AFTER = 600_000
 export const MAX_PAUSE_IN_RENEWAL = 2_000
 
 /**
- * How long a tab waits for a sibling's renewal lock: longer than one renewal can take (34 s, see
- * {@link MAX_PAUSE_IN_RENEWAL}), so only a tab that hangs while holding it makes a sibling give up
- * (or, once, a first renewal that also reads the server's metadata).
+ * Before its first request, a renewal waits this long at most for the API calls already on their
+ * way with the current token, in this tab and its siblings (see `Traffic`): a tab that does not
+ * answer (frozen, say) delays the renewal no more than this.
  */
-export const LOCK_WAIT = 35_000
+export const DRAIN_WAIT = 1_000
+/**
+ * How long a tab waits for a sibling's renewal lock: longer than one renewal can take (35 s: the
+ * drain, then 34 s, see {@link MAX_PAUSE_IN_RENEWAL}), so only a tab that hangs while holding it
+ * makes a sibling give up (or, once, a first renewal that also reads the server's metadata).
+ */
+export const LOCK_WAIT = 40_000
 /**
  * How long the lock is kept after a renewal's result was shared: the result reaches every sibling
  * over the channel before the next holder of the lock reads the session.

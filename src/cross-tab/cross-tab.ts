@@ -11,6 +11,7 @@ import {
   LOCK_WAIT,
   SIBLING_RENEWAL_LAPSE,
 } from '../timing.js'
+import type { Traffic } from '../traffic.js'
 import { settledWithin } from '../waiting.js'
 import type { ChannelLease, LeaseMessage } from './channel-lease.js'
 import { createWebLock, type RenewalLock } from './renewal-lock.js'
@@ -21,8 +22,11 @@ type TabMessage =
   | { readonly type: 'session'; readonly session: string }
   /** The session that ended; a newer one is kept. */
   | { readonly type: 'logout' | 'expired'; readonly revision: number }
-  /** A sibling sends a token request now; its outcome follows. */
-  | { readonly type: 'renewing' }
+  /**
+   * A sibling is about to send a token request (`renewing`; its outcome follows), and a tab has no
+   * API call with the current token in flight any more (`drained`, its answer).
+   */
+  | { readonly type: 'renewing' | 'drained' }
   /** Token requests pause until `until` (epoch ms) after `failures` failed requests in a row. */
   | { readonly type: 'backoff'; readonly until: number; readonly failures: number }
   | LeaseMessage
@@ -41,11 +45,6 @@ export interface CrossTab {
     generation: number,
     renew: (stored: StoredSession) => Promise<StoredSession | undefined>,
   ): Promise<StoredSession | undefined>
-  /**
-   * Resolves once no sibling is renewing (at most {@link LOCK_WAIT}): a sibling's renewal in
-   * flight has then been shared with this tab, so a logout ends (and revokes) its result.
-   */
-  idle?(): Promise<void>
   /** Tells siblings about a change this tab made, and stops waits the change made pointless. */
   changed?(change?: SessionChange): void
   /** Tells siblings that token requests pause until `until` (epoch ms), after `failures`. */
@@ -56,6 +55,10 @@ export interface CrossTab {
    * one that said so went silent for {@link SIBLING_RENEWAL_LAPSE}.
    */
   siblingRenewal?(): Promise<void> | undefined
+  /** How many siblings are open; `undefined` when that cannot be known (no Web Locks). */
+  siblings?(): Promise<number | undefined>
+  /** Set by a renewal while it waits: called for each sibling that answered `drained`. */
+  onDrained?: (() => void) | undefined
   /** Leaves the group: closes the channel and releases the lock. */
   close?(): void
 }
@@ -80,6 +83,7 @@ export function alone(session: Session): CrossTab {
  * @param store - the session store, re-read under the lock when every tab shares it
  * @param events - the client's emitter
  * @param backoff - the client's pause after failed token requests, shared with the siblings
+ * @param traffic - this tab's API calls in flight, which a sibling's renewal waits for
  */
 export function createCrossTab(
   name: string,
@@ -87,6 +91,7 @@ export function createCrossTab(
   store: SessionStore,
   events: Emitter,
   backoff: Backoff,
+  traffic: Traffic,
 ): CrossTab {
   const { shared } = store
   const Channel = globalThis.BroadcastChannel
@@ -162,6 +167,12 @@ export function createCrossTab(
             siblingDone = resolve
           }),
         }
+        // From now on this tab's calls wait for the renewal; those on their way are answered
+        // first, and the renewing tab waits for that.
+        traffic.idle().then(() => post({ type: 'drained' }))
+        break
+      case 'drained':
+        crossTab.onDrained?.()
         break
       case 'logout':
       case 'expired':
@@ -200,22 +211,29 @@ export function createCrossTab(
       .catch(() => held())
   })
 
+  /** How many other clients of this group are alive: the holders of the presence lock. */
+  const siblings = async (): Promise<number | undefined> =>
+    lease
+      ? undefined
+      : inGroup
+          .then(() => (locks as LockManager).query())
+          // This tab holds it too, unless it was closed before the lock was granted.
+          .then(({ held = [] }) =>
+            Math.max(0, held.filter((info) => info.name === present).length - 1),
+          )
+          .catch(() => undefined)
+
   // A tab opened later asks its siblings for the session and waits a moment for the answer,
-  // unless it is alone or the shared storage already had the session.
+  // unless it is alone or the shared storage already had the session (siblings are assumed
+  // where their number cannot be known).
   async function join(): Promise<void> {
     const restored = shared && session.state.status === 'active'
-    // Whether another client of this group is alive (always assumed without Web Locks).
-    const siblings =
-      !!lease ||
-      (await inGroup
-        .then(() => (locks as LockManager).query())
-        .then(({ held = [] }) => held.filter((info) => info.name === present).length > 1)
-        .catch(() => true))
+    const others = await siblings()
     const answer = new Promise<void>((resolve) => {
       answered = resolve
     })
     post({ type: 'hello' })
-    if (!restored && siblings) await settledWithin(answer, HELLO_WAIT)
+    if (!restored && others !== 0) await settledWithin(answer, HELLO_WAIT)
     answered = undefined
   }
   session.restoreFrom(join())
@@ -246,7 +264,8 @@ export function createCrossTab(
     }
   }
 
-  return {
+  const crossTab: CrossTab = {
+    siblings,
     async exclusive(generation, renew) {
       let release: (() => void) | undefined
       try {
@@ -274,14 +293,6 @@ export function createCrossTab(
         kept = { release, timer: setTimeout(() => takeKept()?.(), HANDOFF) }
       }
     },
-    async idle() {
-      // This tab holds the lock (its own renewal just ended): nobody else is renewing. Otherwise
-      // any session change (a logout elsewhere, close()) stops the wait; the caller goes on
-      // regardless of how it ended.
-      if (kept !== undefined) return
-      const release = await waitForLock(-1).catch(() => undefined)
-      release?.()
-    },
     paused(until, failures) {
       post({ type: 'backoff', until, failures })
     },
@@ -308,4 +319,5 @@ export function createCrossTab(
       channel.close()
     },
   }
+  return crossTab
 }

@@ -68,6 +68,52 @@ describe('a server that revokes the previous access token when a refresh commits
   })
 })
 
+describe('calls already on their way when a renewal starts', () => {
+  it.each([
+    ['this tab', 1],
+    ['a sibling tab', 0],
+  ] as const)(
+    'are answered before the refresh grant goes out, when they were sent by %s',
+    async (_, caller) => {
+      // The API takes 500 ms before it looks at a token; the server revokes the previous access
+      // token the moment a refresh commits.
+      const server = serve({ revokeAccessTokensOnRefresh: true })
+      const a = createClient()
+      const b = createClient()
+      a.setTokens(server.issueTokens())
+      await advanceUntil(b.getAccessToken())
+      server.injectFault({ type: 'latency', ms: 500, target: 'api' })
+      const call = [b, a][caller]?.fetch(`${API_ORIGIN}/me`)
+      await vi.advanceTimersByTimeAsync(100)
+      expect(server.counters.api).toBe(1)
+
+      const renewed = await advanceUntil(a.refresh())
+      const response = await advanceUntil(call as Promise<Response>)
+
+      // The call was answered with its token (at 500 ms), and only then did the refresh commit.
+      expect(response.status).toBe(200)
+      expect(server.log.api.map(({ status, token }) => [status, token])).toEqual([[200, 'active']])
+      expect(server.log.token[0]?.at).toBeGreaterThanOrEqual(T0 + 500)
+      expect(renewed.accessToken).not.toBe(undefined)
+      expect(server.counters.api401).toBe(0)
+    },
+  )
+
+  it('are waited for 1 s at most: a call slower than that does not hold the renewal', async () => {
+    const a = createClient()
+    a.setTokens(mock.issueTokens())
+    mock.injectFault({ type: 'latency', ms: 5_000, target: 'api' })
+    const slow = a.fetch(`${API_ORIGIN}/me`)
+    await vi.advanceTimersByTimeAsync(100)
+
+    await advanceUntil(a.refresh())
+
+    expect(mock.log.token[0]?.at).toBeGreaterThanOrEqual(T0 + 1_100)
+    expect(mock.log.token[0]?.at).toBeLessThan(T0 + 1_200)
+    await advanceUntil(slow)
+  })
+})
+
 describe('a call made while this tab renews', () => {
   it('waits for the renewal and goes with the new token', async () => {
     const auth = createClient()
