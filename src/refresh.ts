@@ -53,9 +53,6 @@ export function createRefresher(parts: RefresherParts): Refresher {
     | { readonly generation: number; readonly promise: Promise<StoredSession> }
     | undefined
 
-  /** Whether the session just changed: its token is used as it is, even if born expired. */
-  const fresh = (): boolean => Date.now() < session.since + MIN_GAP
-
   function start(): Promise<StoredSession> {
     const stored = session.current()
     const { generation } = session
@@ -74,7 +71,7 @@ export function createRefresher(parts: RefresherParts): Refresher {
       .then(
         (loaded) => loaded.renew(parts, generation),
         () => {
-          const failure = new TokenEndpointUnavailableError('could not load the renewal code')
+          const failure = new TokenEndpointUnavailableError('renewal code not loaded')
           backoff.failed(failure)
           events.emit('error', failure)
           throw failure
@@ -105,7 +102,11 @@ export function createRefresher(parts: RefresherParts): Refresher {
     const { state } = session
     if (!session.restored || state.status !== 'active' || renewalInFlight()) return undefined
     const { stored } = state
-    return fresh() || remainingLifetime(stored.tokens, Date.now()) > leewayFor(stored)
+    // One clock read: this runs for every API call. A token just renewed is used as it is, even
+    // if born expired (MIN_GAP).
+    const now = Date.now()
+    return now < session.since + MIN_GAP ||
+      remainingLifetime(stored.tokens, now) > leewayFor(stored)
       ? stored.tokens.accessToken
       : undefined
   }

@@ -34,12 +34,15 @@ function asAuthError(error: unknown): AuthError {
 }
 
 /**
- * Waits, at most `drainWait`, until the API calls already on their way with the current token are
+ * Waits, at most `drainWait` and never past the token's expiry, until the API calls already on their way with the current token are
  * answered, in this tab and in every sibling (each answers the `renewing` announcement with
  * `drained`; their new calls wait for the renewal meanwhile). A server that deletes the previous
  * access token when the refresh commits then never meets one of them.
  */
-async function drain({ tabs, traffic, drainWait }: RenewalParts): Promise<void> {
+async function drain(
+  { tabs, traffic, drainWait }: RenewalParts,
+  { expiresAt = Number.POSITIVE_INFINITY }: TokenSet,
+): Promise<void> {
   let answers = 0
   let expected = Number.POSITIVE_INFINITY
   let check = (): void => undefined
@@ -59,7 +62,8 @@ async function drain({ tabs, traffic, drainWait }: RenewalParts): Promise<void> 
   await Promise.race([
     Promise.all([traffic.idle(), siblings]),
     new Promise((resolve) => {
-      timer = setTimeout(resolve, drainWait)
+      // Calls on their way with an expired token are answered 401 anyway: no wait past expiry.
+      timer = setTimeout(resolve, Math.min(drainWait, expiresAt - Date.now()))
     }),
   ])
   clearTimeout(timer)
@@ -77,7 +81,7 @@ async function exchange(
   from: number,
 ): Promise<StoredSession | undefined> {
   const { session, endpoint, tabs, backoff, maxPauseInPlace } = parts
-  await drain(parts)
+  await drain(parts, tokens)
   for (;;) {
     // The pause may have begun while this renewal waited for the lock (a sibling's request
     // failed): no request until it is over.

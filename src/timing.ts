@@ -39,12 +39,12 @@ export const MAX_PAUSE_IN_RENEWAL = 2_000
 
 /**
  * Before its first request, a renewal waits this long at most for the API calls already on their
- * way with the current token, in this tab and its siblings (see `Traffic`): a tab that does not
- * answer (frozen, say) delays the renewal no more than this.
+ * way with the current token, in this tab and its siblings (see `Traffic`), and never past the
+ * token's expiry: a tab that does not answer (frozen, say) delays the renewal no more than this.
  */
-export const DRAIN_WAIT = 1_000
+export const DRAIN_WAIT = 3_000
 /**
- * How long a tab waits for a sibling's renewal lock: longer than one renewal can take (35 s: the
+ * How long a tab waits for a sibling's renewal lock: longer than one renewal can take (37 s: the
  * drain, then 34 s, see {@link MAX_PAUSE_IN_RENEWAL}), so only a tab that hangs while holding it
  * makes a sibling give up (or, once, a first renewal that also reads the server's metadata).
  */

@@ -39,7 +39,7 @@ export function loadTokenEndpoint(options: ResolvedOptions): TokenEndpoint {
         createTokenConversation(options, { timeout: REQUEST_TIMEOUT, parseUrl: parseSecureUrl }),
       () => {
         loading = undefined
-        throw new TokenEndpointUnavailableError('could not load the token endpoint code')
+        throw new TokenEndpointUnavailableError('token endpoint code not loaded')
       },
     ))
   return {

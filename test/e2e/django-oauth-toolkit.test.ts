@@ -19,9 +19,9 @@ import { type ChromiumSession, launchChromium } from './chromium.js'
 import { openPageTab, stagePage, type TestTab, type TimelineEntry } from './test-app.js'
 
 /** DOT's ACCESS_TOKEN_EXPIRE_SECONDS. */
-const LIFETIME_SECONDS = 3
-/** Renew 1 s before expiry, well inside the lifetime. */
-const LEEWAY_MS = 1_000
+const LIFETIME_SECONDS = 4
+/** Renew 2 s before expiry: room for the renewal to let calls on their way be answered first. */
+const LEEWAY_MS = 2_000
 const TABS = 3
 /** Proactive renewals to wait for at DOT: one per token lifetime. */
 const RENEWALS = 4

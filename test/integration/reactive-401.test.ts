@@ -335,14 +335,14 @@ describe('stale 401s', () => {
     const slow = auth.fetch(`${API_ORIGIN}/me`)
     await until(() => mock.counters.api === 1)
     // ...the server stops accepting that token, and a renewal replaces it meanwhile (after
-    // waiting 1 s at most for the call on its way: the drain).
+    // waiting 3 s at most for the call on its way: the drain).
     mock.expireAccessTokens()
     const renewal = auth.refresh()
-    await vi.advanceTimersByTimeAsync(1_000)
+    await vi.advanceTimersByTimeAsync(3_000)
     const renewed = await renewal
     expect(mock.counters.token).toBe(1)
 
-    await vi.advanceTimersByTimeAsync(4_000)
+    await vi.advanceTimersByTimeAsync(2_000)
     const response = await slow
 
     expect(response.status).toBe(200)
@@ -367,14 +367,14 @@ describe('stale 401s', () => {
     const slow = Array.from({ length: 4 }, () => auth.fetch(`${API_ORIGIN}/me`))
     await until(() => mock.counters.api === 4)
     mock.expireAccessTokens()
-    // A fast request meets the 401 first and renews, once the slow ones have had 1 s to arrive.
+    // A fast request meets the 401 first and renews, once the slow ones (on their way when the
+    // renewal started) have been answered, at 2 s.
     const fastCall = auth.fetch(`${API_ORIGIN}/me`)
-    await vi.advanceTimersByTimeAsync(1_000)
+    await vi.advanceTimersByTimeAsync(2_000)
     const fast = await fastCall
     expect(fast.status).toBe(200)
     expect(mock.counters.token).toBe(1)
 
-    await vi.advanceTimersByTimeAsync(1_000)
     const responses = await Promise.all(slow)
 
     expect(responses.map((response) => response.status)).toEqual([200, 200, 200, 200])

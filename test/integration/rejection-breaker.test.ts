@@ -171,10 +171,10 @@ describe('an API that rejects every token', () => {
     await advanceUntil(auth.fetch(`${API_ORIGIN}/me`))
     expect(server.counters.token).toBe(1)
 
-    // While the breaker is open, a call goes out and waits at the API for 3 s; meanwhile a renewal
-    // (which waits 1 s at most for calls on their way) replaces its token, which the server then
+    // While the breaker is open, a call goes out and waits at the API for 5 s; meanwhile a renewal
+    // (which waits 3 s at most for calls on their way) replaces its token, which the server then
     // rejects.
-    server.injectFault({ type: 'latency', ms: 3_000, target: 'api' })
+    server.injectFault({ type: 'latency', ms: 5_000, target: 'api' })
     const call = auth.fetch(`${API_ORIGIN}/me`)
     await vi.advanceTimersByTimeAsync(100)
     await advanceUntil(auth.refresh())

@@ -32,9 +32,9 @@ import { nextEvent, postRefreshGrant, useFixtureClients } from './helpers.js'
 const PAGE_ORIGIN = 'http://localhost:5173'
 
 /** Access token lifetime of the renewal test's server, s (DOT's ACCESS_TOKEN_EXPIRE_SECONDS). */
-const SHORT_LIFETIME_SECONDS = 3
-/** Renew 1 s before expiry: inside the lifetime, and more than a token request takes. */
-const LEEWAY_MS = 1_000
+const SHORT_LIFETIME_SECONDS = 4
+/** Renew 2 s before expiry: room for the renewal to let calls on their way be answered first. */
+const LEEWAY_MS = 2_000
 /** Proactive renewals the renewal test waits for at DOT: one per token lifetime. */
 const RENEWALS = 5
 /** The renewal test starts a call this often (cycling), while fewer than MAX_OUTSTANDING run. */
