@@ -58,6 +58,16 @@ export const KNOWN_BUGS = {
       "when the presenting tab sent its request, a 'session' message with a newer state of " +
       'the same session was already on its way to it',
   },
+  'stale-renewal-after-drain': {
+    fixed: false,
+    title:
+      'A renewal takes the session when it gets the lock, then waits for the API calls in ' +
+      "flight (the drain, up to 3 s, since the core's 16:43 change); a sibling's newer session " +
+      'that arrives meanwhile is adopted, but the request still presents the refresh token taken ' +
+      "before. Seen when the previous holder's result arrives after the hand-off (slow " +
+      'messages, a crash during the hand-off).',
+    signature: 'the presenting tab already held a newer state of the same session when it sent',
+  },
   'lease-unanswered-claim': {
     fixed: false,
     title:
@@ -86,6 +96,16 @@ export const KNOWN_BUGS = {
     signature:
       'two token requests of one session in flight, lease mode, after a sleep longer than the ' +
       'lapse that followed the earlier claim',
+  },
+  'lease-claim-window': {
+    fixed: false,
+    title:
+      'Without Web Locks: two tabs that claim the lease within one message delay of each other ' +
+      'both take it when messages take longer than CLAIM_WINDOW (100 ms): the documented ' +
+      "assumption of the lease. Only with the 'slow' message profile, not drawn (SLOW_MESSAGES).",
+    signature:
+      'two token requests of one session in flight, lease mode, and the later claimant heard ' +
+      'the earlier claim only after its own window was over',
   },
   'lease-stale-claim': {
     fixed: false,

@@ -161,6 +161,8 @@ export class Monitor {
   private lastQuietAt = -1
   private probeStartedAt = Number.POSITIVE_INFINITY
   private injected = false
+  /** Token requests that present a refresh token older than the one their tab holds. */
+  private readonly sentStale = new WeakSet<Flight>()
   /** Token requests sent while a newer state of their session was on its way to their tab. */
   private readonly overtaken = new WeakSet<Flight>()
   /** Token requests the test side sent (the injections): never excused as a known bug. */
@@ -168,7 +170,7 @@ export class Monitor {
   /** Tabs that released the lease (no Web Locks) while one of their token requests was in flight. */
   private readonly leaseReleasedEarly = new WeakSet<Tab>()
   /** Per tab, the lease claims it received (by id and time). */
-  private readonly claimsHeard = new WeakMap<Tab, Set<string>>()
+  private readonly claimsHeard = new WeakMap<Tab, Map<string, number>>()
   /** Per tab, its last lease claim. */
   private readonly lastClaim = new WeakMap<Tab, { key: string; at: number; sent: number }>()
   /** Tabs whose last lease message was a claim (they claim or hold the lease). */
@@ -285,8 +287,8 @@ export class Monitor {
     this.delivering = { tab, data: message }
     const claim = data as { type?: string; id?: string; at?: number }
     if (claim?.type === 'claim') {
-      const heard = this.claimsHeard.get(tab) ?? new Set()
-      heard.add(`${claim.id}@${claim.at}`)
+      const heard = this.claimsHeard.get(tab) ?? new Map()
+      heard.set(`${claim.id}@${claim.at}`, this.now)
       this.claimsHeard.set(tab, heard)
     }
     if (
@@ -475,8 +477,13 @@ export class Monitor {
         this.classifyConcurrent(open),
       )
     }
-    // A newer state of this session already on its way to the tab: see 'handoff-too-short'.
+    // The tab already holds a newer state of this session: see 'stale-renewal-after-drain'.
     const presented = this.tokens.get(refresh ?? '')
+    const held = this.tokens.get((flight.owner as Tab).client?.tokens?.accessToken ?? '')
+    if (held && presented && held.family === presented.family && held.gen > presented.gen) {
+      this.sentStale.add(flight)
+    }
+    // A newer state of this session already on its way to the tab: see 'handoff-too-short'.
     for (const task of this.world.hub.deliveries) {
       if (task.owner !== flight.owner) continue
       const message = this.world.hub.dataOf(task) as ChannelMessage
@@ -533,7 +540,11 @@ export class Monitor {
     if (this.sleeps.some((sleep) => sleep.at >= earlier.sent && sleep.ms >= LOCK_WAIT)) {
       return 'lease-wall-clock'
     }
-    return this.claimsHeard.get(later)?.has(earlier.key) ? undefined : 'lease-unanswered-claim'
+    const heardAt = this.claimsHeard.get(later)?.get(earlier.key)
+    if (heardAt === undefined) return 'lease-unanswered-claim'
+    // Heard only once its own window was over: a message slower than CLAIM_WINDOW.
+    const own = this.lastClaim.get(later)
+    return own !== undefined && heardAt > own.sent + 100 ? 'lease-claim-window' : undefined
   }
 
   /**
@@ -568,6 +579,7 @@ export class Monitor {
     const newer = (info: TokenInfo) =>
       presented !== undefined && info.family === presented.family && info.gen > presented.gen
     if (rotation?.toDisposed || tab.disposedAt !== undefined) return 'disposed-client-renews'
+    if (this.sentStale.has(flight)) return 'stale-renewal-after-drain'
     if (this.watches.get(tab)?.lostInBfcache.some(newer)) return 'bfcache-renewal'
     if (this.overtaken.has(flight)) {
       return this.staleClaim(tab) ? 'lease-stale-claim' : 'handoff-too-short'
@@ -840,7 +852,7 @@ export class Monitor {
       this.violation(
         3,
         `quiet, but the tabs hold different sessions: ${held.join(' ')}`,
-        this.missedEnd(running) ? 'hello-unanswered' : undefined,
+        this.classifyDivergence(running),
       )
       return
     }
@@ -855,6 +867,16 @@ export class Monitor {
         rotation.toDisposed ? 'disposed-client-renews' : undefined,
       )
     }
+  }
+
+  /** Which known bug tabs that hold different sessions when quiet show, if any. */
+  private classifyDivergence(running: readonly Tab[]): KnownBug | undefined {
+    // A tab still holds a refresh token whose rotation only a disposed client received.
+    const stale = running.some(
+      (tab) => this.rotations.get(tab.client?.tokens?.refreshToken ?? '')?.toDisposed,
+    )
+    if (stale) return 'disposed-client-renews'
+    return this.missedEnd(running) ? 'hello-unanswered' : undefined
   }
 
   /**
