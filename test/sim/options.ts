@@ -198,7 +198,15 @@ export function drawOptions(seed: number, overrides: Partial<SimOptions> = {}): 
     duration,
     actionEvery: r.int(1_500, 4_000),
   }
-  return { ...drawn, ...overrides }
+  const options = { ...drawn, ...overrides }
+  // An override of the lifetime or the leeway must not make a drawn latency unfit.
+  if (overrides.latency === undefined && options.latency !== 'lan') {
+    const { lifetime, leeway } = options
+    if (!fitsLatency(options.latency, lifetime, leeway)) {
+      return { ...options, latency: fitsLatency('wan', lifetime, leeway) ? 'wan' : 'lan' }
+    }
+  }
+  return options
 }
 
 /** The options as one short line per field group, for the trace header. */
