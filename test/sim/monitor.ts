@@ -8,13 +8,14 @@
  *    counted apart as the documented limit.
  * 2. At most one token request of a session in flight across the live tabs.
  * 3. Whenever the system is quiet, every running tab holds the same tokens, and their refresh
- *    token is the live one at the server.
- * 4. A session ends only with 'expired' (after an `invalid_grant` some tab received) or 'logout'
- *    (after a `logout()` call), in the tab where it ends.
+ *    token is not one whose successor reached a tab.
+ * 4. A session ends only with 'expired' (after an `invalid_grant` some tab received for it or a
+ *    newer session) or 'logout' (after a `logout()` that ended it or a newer one), and never
+ *    without one of them; no tab adopts a session a message it received had ended.
  * 5. No call fails while the token server works (no fault within the recovery window) and the
  *    session is live; a call that fails fails with an AuthError.
  * 6. A disposed client leaves no timer, lock, open channel or listener behind.
- * 7. No token value in an error (message, stack, enumerable fields, cause) or in an event
+ * 7. No token value in an error (message, enumerable fields, cause, recursively) or in an event
  *    payload other than 'tokens' and 'refresh'.
  * Besides: a tab never goes back to an older session; 'refresh' fires only in the tab whose
  * request brought the tokens; every call settles; the POST body replayed after a 401 is intact;
@@ -79,7 +80,6 @@ interface TabWatch {
   ended: string[]
   /** When the tab last fired 'logout' or 'expired'. */
   endedAt: number
-  frozenAt: number | undefined
   /** Families whose end this tab fired ('logout' or 'expired'). */
   readonly endedHere: Set<number>
   /** The highest revision a 'logout'/'expired' message delivered to this tab announced ended. */
@@ -339,7 +339,6 @@ export class Monitor {
       last: undefined,
       ended: [],
       endedAt: Number.NEGATIVE_INFINITY,
-      frozenAt: undefined,
       endedHere: new Set(),
       endedRevision: Number.NEGATIVE_INFINITY,
       lostInBfcache: [],
@@ -785,7 +784,10 @@ export class Monitor {
     if (!this.world.options.webLocks) this.fault(this.now, 0)
   }
 
-  serverRevoked(): void {}
+  /** The server revoked every refresh token: sessions end at their next renewal. */
+  serverRevoked(): void {
+    this.world.log(this.world.server, 'every refresh token revoked')
+  }
 
   disposed(tab: Tab): void {
     this.tabsMoved()

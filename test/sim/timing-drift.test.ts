@@ -1,3 +1,4 @@
+// @vitest-environment node
 /**
  * The simulator's recovery window (options.ts) is built from the SDK's time budgets: when the
  * core changes one of them, this test says which constant of the simulator to update. It reads

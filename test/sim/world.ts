@@ -433,7 +433,6 @@ export class World {
       return
     }
     if (choice === 'revoke') {
-      this.log(this.server, 'the server revokes every refresh token')
       this.mock.revokeRefreshTokens()
       this.monitor.serverRevoked()
       return
