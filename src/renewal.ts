@@ -82,6 +82,9 @@ async function exchange(
 ): Promise<StoredSession | undefined> {
   const { session, endpoint, tabs, backoff, maxPauseInPlace } = parts
   await drain(parts, tokens)
+  // A sibling's newer state of the session may have arrived during the drain: its refresh token,
+  // not the one taken with the lock, is the live one, and nothing needs renewing any more.
+  if (from !== session.generation) return undefined
   for (;;) {
     // The pause may have begun while this renewal waited for the lock (a sibling's request
     // failed): no request until it is over.
