@@ -17,6 +17,8 @@ export const RUNS = {
   client: 200,
   /** Properties that make requests through msw. */
   network: 60,
+  /** Properties whose every run is a 401, a renewal and a retry (five requests with preflights). */
+  retries: 30,
 } as const
 
 const TOKEN_SET_MEMBERS = new Set([

@@ -291,7 +291,7 @@ describe('a 401 with any WWW-Authenticate header, through auth.fetch', () => {
           expect((result as Response).status).toBe(200)
         }
       }),
-      { numRuns: RUNS.network },
+      { numRuns: RUNS.retries },
     )
   })
 
@@ -303,7 +303,7 @@ describe('a 401 with any WWW-Authenticate header, through auth.fetch', () => {
         else expect(result.status).toBe(renewals === 0 ? 401 : 200)
         expect(renewals).toBeLessThanOrEqual(1)
       }),
-      { numRuns: RUNS.network },
+      { numRuns: RUNS.retries },
     )
   })
 })
