@@ -548,6 +548,20 @@ describe('secrecy', () => {
           .replaceAll('"', '&quot;')
           .replaceAll("'", '&#39;'),
     ],
+    [
+      "HTML-escaped as Python's html.escape does",
+      (token) =>
+        token
+          .replaceAll('&', '&amp;')
+          .replaceAll('<', '&lt;')
+          .replaceAll('>', '&gt;')
+          .replaceAll('"', '&quot;')
+          .replaceAll("'", '&#x27;'),
+    ],
+    [
+      'HTML-escaped with decimal references only',
+      (token) => token.replace(/[&<>"'/+ ]/g, (c) => `&#${c.charCodeAt(0)};`),
+    ],
   ]
 
   it.each(echoes)(
