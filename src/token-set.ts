@@ -143,7 +143,10 @@ export function parseTokenResponse(
   ) {
     fail('"expires_in" must be a non-negative number')
   }
-  const lifetime = seconds === undefined ? jwtLifetime(accessToken) : seconds * 1000
+  const counted = seconds === undefined ? jwtLifetime(accessToken) : seconds * 1000
+  // A lifetime too long to count in milliseconds (1e306 s) is as good as none: it could not even
+  // be stored (JSON has no Infinity), and the session would be lost on reload.
+  const lifetime = (counted as number) < Infinity ? counted : undefined
 
   const issued = record.refresh_token ?? undefined
   if (issued !== undefined && !isTokenValue(issued)) fail(`"refresh_token" ${TOKEN_RULE}`)
