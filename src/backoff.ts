@@ -50,12 +50,12 @@ export class Backoff {
 
   /**
    * Takes a sibling tab's pause when it ends later than this one's. The values come from a
-   * message: anything but numbers is ignored, and no message can stop renewals for longer than a
-   * server could.
+   * message: anything but numbers is ignored (a numeric string for `until` is read as its
+   * number), and no message can stop renewals for longer than a server could.
    */
   follow(until: unknown, failures: unknown): void {
     const at = Math.min(until as number, Date.now() + MAX_RETRY_AFTER)
-    if (!(at > this.until && typeof until === 'number' && typeof failures === 'number')) return
+    if (!(at > this.until && typeof failures === 'number')) return
     this.until = at
     this.failures = Math.max(this.failures, failures)
     this.failure = undefined

@@ -90,7 +90,7 @@ export class TokenEndpointError extends AuthError {
   declare readonly status: number
 
   constructor(error: string, status: number, errorDescription?: string) {
-    super('token_endpoint_error', `Token endpoint answered HTTP ${status} with error "${error}"`)
+    super('token_endpoint_error', `token endpoint answered HTTP ${status} with error "${error}"`)
     this.error = error
     this.status = status
     this.errorDescription = errorDescription
@@ -169,7 +169,7 @@ export class TokenRejectedError extends AuthError {
   declare readonly retryAt: number
 
   constructor(retryAt: number) {
-    super('token_rejected', 'The API rejected a renewed access token: renewals on 401 pause')
+    super('token_rejected', 'The API rejects renewed access tokens: renewals on 401 pause')
     this.retryAt = retryAt
   }
 }

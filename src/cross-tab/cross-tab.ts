@@ -217,10 +217,8 @@ export function createCrossTab(
       ? undefined
       : inGroup
           .then(() => (locks as LockManager).query())
-          // This tab holds it too, unless it was closed before the lock was granted.
-          .then(({ held = [] }) =>
-            Math.max(0, held.filter((info) => info.name === present).length - 1),
-          )
+          // This tab holds it too (unless it was closed before the lock was granted: then -1).
+          .then(({ held = [] }) => held.filter((info) => info.name === present).length - 1)
           .catch(() => undefined)
 
   // A tab opened later asks its siblings for the session and waits a moment for the answer,
@@ -233,7 +231,8 @@ export function createCrossTab(
       answered = resolve
     })
     post({ type: 'hello' })
-    if (!restored && others !== 0) await settledWithin(answer, HELLO_WAIT)
+    // No sibling known to be open (none, or -1 for a closed tab): nobody to wait for.
+    if (!restored && !((others as number) < 1)) await settledWithin(answer, HELLO_WAIT)
     answered = undefined
   }
   session.restoreFrom(join())
@@ -276,7 +275,7 @@ export function createCrossTab(
       }
       if (release === undefined) {
         if (generation !== session.generation) return undefined
-        throw new TokenEndpointUnavailableError('Renewal gave up waiting for another tab')
+        throw new TokenEndpointUnavailableError('renewal gave up waiting for another tab')
       }
       try {
         if (shared && generation === session.generation) {
