@@ -354,15 +354,27 @@ export interface BusyTabReport {
  * then stops them all and reports what each did. The wait is the behaviour under test (what
  * happens over several token lifetimes), not a sleep that stands in for a condition.
  */
-export async function runBusyTabs(
+export function runBusyTabs(
   tabs: readonly TestTab[],
   until: number,
   intervalMs: number,
 ): Promise<BusyTabReport[]> {
+  return runBusyTabsUntil(tabs, intervalMs, () => sleep(until - Date.now()))
+}
+
+/**
+ * Makes every tab call the API every `intervalMs` until `done` resolves, then stops them all and
+ * reports what each did. `done` starts once every tab is calling.
+ */
+export async function runBusyTabsUntil(
+  tabs: readonly TestTab[],
+  intervalMs: number,
+  done: () => Promise<unknown>,
+): Promise<BusyTabReport[]> {
   await Promise.all(
     tabs.map((tab) => tab.run((hooks, interval) => hooks.startLoop(interval), intervalMs)),
   )
-  await new Promise((resolve) => setTimeout(resolve, Math.max(0, until - Date.now())))
+  await done()
   const statuses = await Promise.all(tabs.map((tab) => tab.run((hooks) => hooks.stopLoop())))
   const hooks = await Promise.all(
     tabs.map((tab) =>
@@ -374,4 +386,39 @@ export async function runBusyTabs(
     ),
   )
   return hooks.map((tabHooks, i) => ({ statuses: statuses[i] ?? {}, ...tabHooks }))
+}
+
+/** What {@link runBusyWindow} saw. */
+export interface BusyWindow {
+  /** What each tab did, in the order of the tabs. */
+  readonly reports: BusyTabReport[]
+  /** How long the tabs were busy, measured from before the first started to after the last stopped. */
+  readonly windowMs: number
+  /** Refresh grants each server received in that window, in the order of the servers. */
+  readonly renewals: number[]
+}
+
+/**
+ * Keeps `tabs` busy (see {@link runBusyTabs}) for `durationMs` from the moment every one of them is
+ * calling, and counts the refresh grants each of `servers` received meanwhile. The window is
+ * measured rather than assumed: opening tabs, and starting and stopping their loops, take a
+ * while that depends on the machine, so renewals are counted over the time the tabs were really
+ * busy, and every tab is busy for the whole of `durationMs`.
+ */
+export async function runBusyWindow(
+  tabs: readonly TestTab[],
+  durationMs: number,
+  intervalMs: number,
+  servers: readonly NodeOAuthServer[],
+): Promise<BusyWindow> {
+  const before = servers.map((server) => server.counters.refreshGrants)
+  const from = Date.now()
+  const reports = await runBusyTabsUntil(tabs, intervalMs, () => sleep(durationMs))
+  const windowMs = Date.now() - from
+  const renewals = servers.map((server, i) => server.counters.refreshGrants - (before[i] ?? 0))
+  return { reports, windowMs, renewals }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)))
 }
