@@ -143,6 +143,11 @@ export interface TestApp {
   readonly url: string
   /** Opens the page in a new tab of `context` and waits until the client exists. */
   openTab(context: BrowserContext, options?: TestTabOptions): Promise<TestTab>
+  /**
+   * Changes the lifetime of the access tokens the server issues from now on, in seconds as the
+   * client receives it in `expires_in` (see {@link TestAppOptions.accessTokenLifetime}).
+   */
+  setAccessTokenLifetime(seconds: number): void
   /** Stops the server and removes the staged page. */
   close(): Promise<void>
 }
@@ -226,6 +231,8 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
       url: server.url,
       openTab: (context, tabOptions = {}) =>
         openTab(context, pageUrl(server.url, tabOptions), tabOptions),
+      setAccessTokenLifetime: (seconds) =>
+        server.setAccessTokenLifetime(seconds + LIFETIME_SLACK_SECONDS),
       async close() {
         await server.close()
         rmSync(dir, { recursive: true, force: true })
