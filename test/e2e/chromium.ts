@@ -21,6 +21,15 @@ export const CHROMIUM_FLAGS = [
   '--disable-sync',
 ]
 
+/**
+ * Time limit of an end-to-end test, and of its hooks. These tests drive a real browser in real
+ * time: several seconds on an idle machine (some keep tabs busy through several token lifetimes),
+ * many times that on a loaded one, where starting Chromium or opening a tab alone takes seconds.
+ * It only catches a hang: every wait inside a test is for a state, bounded on its own, and no
+ * check depends on how long a test takes. Each end-to-end file sets it with `vi.setConfig`.
+ */
+export const E2E_TIME_LIMIT = { testTimeout: 120_000, hookTimeout: 120_000 }
+
 /** A running Chromium with its own empty profile; `close()` removes both. */
 export interface ChromiumSession {
   readonly context: BrowserContext

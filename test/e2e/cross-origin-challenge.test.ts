@@ -9,10 +9,12 @@
  * test decides its answers, and it records what the browser sent.
  */
 import { createServer, type IncomingMessage } from 'node:http'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { closeServer, listenOnLoopback, sendJson } from '../servers/http-utils.js'
-import { type ChromiumSession, launchChromium } from './chromium.js'
+import { type ChromiumSession, E2E_TIME_LIMIT, launchChromium } from './chromium.js'
 import { startTestApp, type TestApp, type TestTab } from './test-app.js'
+
+vi.setConfig(E2E_TIME_LIMIT)
 
 /** RFC 6750 §3.1: the token is fine, but it lacks the scope this resource needs. */
 const INSUFFICIENT_SCOPE = 'Bearer error="insufficient_scope", scope="admin"'

@@ -6,11 +6,13 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { root } from '../../bench/dist-freshness.mjs'
 import { buildDemo } from '../../demo/build.mjs'
 import { serveStatic } from '../../demo/serve.mjs'
-import { type ChromiumSession, launchChromium } from './chromium.js'
+import { type ChromiumSession, E2E_TIME_LIMIT, launchChromium } from './chromium.js'
+
+vi.setConfig(E2E_TIME_LIMIT)
 
 /** Bound of every wait on the page, in milliseconds. */
 const WAIT = 5_000

@@ -3,9 +3,11 @@
  * One session across the tabs of a real Chromium: a tab opened later joins it without a token
  * request, a logout in one tab ends it in all, and so does `invalid_grant` seen by one tab.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { type ChromiumSession, launchChromium } from './chromium.js'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
+import { type ChromiumSession, E2E_TIME_LIMIT, launchChromium } from './chromium.js'
 import { openSessionTabs, startTestApp, type TestApp, type TestTab } from './test-app.js'
+
+vi.setConfig(E2E_TIME_LIMIT)
 
 let chromium: ChromiumSession
 let app: TestApp

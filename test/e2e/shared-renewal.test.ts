@@ -4,8 +4,8 @@
  * refresh-token rotation and reuse detection: one renewal per token lifetime for all of them, as
  * for a single tab, and no call ever meets a 401.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type ChromiumSession, launchChromium } from './chromium.js'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { type ChromiumSession, E2E_TIME_LIMIT, launchChromium } from './chromium.js'
 import { expectHealthySession, expectOnSchedule } from './healthy-session.js'
 import {
   openSessionTabs,
@@ -14,6 +14,8 @@ import {
   startTestApp,
   type TestApp,
 } from './test-app.js'
+
+vi.setConfig(E2E_TIME_LIMIT)
 
 const LIFETIME_SECONDS = 3
 const LEEWAY_MS = 300

@@ -8,8 +8,8 @@
  * Each variant runs on a test app of its own (another origin, so another storage and lock
  * namespace), all variants of a test at the same time.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type ChromiumSession, launchChromium } from './chromium.js'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { type ChromiumSession, E2E_TIME_LIMIT, launchChromium } from './chromium.js'
 import { expectHealthySession, expectOnSchedule } from './healthy-session.js'
 import {
   openSessionTabs,
@@ -20,6 +20,8 @@ import {
   type TestApp,
   type TestTab,
 } from './test-app.js'
+
+vi.setConfig(E2E_TIME_LIMIT)
 
 type StorageChoice = 'memory' | 'session' | 'local'
 
