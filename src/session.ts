@@ -50,6 +50,14 @@ export interface Session {
    * `fromSibling` marks a sibling's verdict, which is applied but not published back.
    */
   expire(generation: number, fromSibling?: boolean): void
+  /**
+   * A sibling says the session of `revision` ended (`logout`, or `expired` by `invalid_grant`):
+   * applied when this tab holds that session or an older one; a later message offering a session
+   * of that revision or older is not adopted either way. Returns whether a logout was applied.
+   */
+  endedInSibling(type: 'logout' | 'expired', revision: number): boolean
+  /** The revision of the last session known to have ended here or in a sibling (0: none). */
+  readonly ended: number
   /** Forgets the session (`logout`); returns whether one was active. */
   clear(fromSibling?: boolean): boolean
 }
@@ -116,6 +124,21 @@ export function createSession(
     onChange(made ? { type: 'session', stored } : undefined)
   }
 
+  /**
+   * Ends the session, by `logout` (this tab's or a sibling's) or as `expired` (`invalid_grant`):
+   * publishes it to the siblings unless it came from one, and returns whether a session was active.
+   */
+  const end = (type: 'logout' | 'expired', fromSibling: boolean): boolean => {
+    const wasActive = state.status === 'active'
+    ended = Math.max(ended, revision())
+    generation++
+    state = { status: type === 'logout' ? 'none' : 'expired' }
+    persist(null, fromSibling)
+    if (type === 'expired') events.emit('expired', new SessionExpiredError())
+    onChange(fromSibling || !wasActive ? undefined : { type, revision: ended })
+    return wasActive
+  }
+
   const restore = (stored: StoredSession | null): void => {
     if (stored !== null && generation === 0) activate(stored, 'restore')
   }
@@ -173,22 +196,17 @@ export function createSession(
       return true
     },
     expire(from, fromSibling = false) {
-      if (from !== generation || state.status !== 'active') return
-      ended = revision()
-      generation++
-      state = { status: 'expired' }
-      persist(null, fromSibling)
-      events.emit('expired', new SessionExpiredError())
-      onChange(fromSibling ? undefined : { type: 'expired', revision: ended })
+      if (from === generation && state.status === 'active') end('expired', fromSibling)
+    },
+    get ended() {
+      return ended
+    },
+    endedInSibling(type, at) {
+      ended = Math.max(ended, at)
+      return state.status === 'active' && revision() <= at && end(type, true) && type === 'logout'
     },
     clear(fromSibling = false) {
-      ended = Math.max(ended, revision())
-      const wasActive = state.status === 'active'
-      generation++
-      state = { status: 'none' }
-      persist(null, fromSibling)
-      onChange(fromSibling || !wasActive ? undefined : { type: 'logout', revision: ended })
-      return wasActive
+      return end('logout', fromSibling)
     },
   }
 }

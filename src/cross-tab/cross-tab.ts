@@ -177,12 +177,9 @@ export function createCrossTab(
       case 'logout':
       case 'expired':
         siblingOutcome()
-        // Only the session that ended, or an older one: a newer login in this tab stays. A
-        // revision that is not a number (a numeric string would compare as one) is ignored.
+        // A revision that is not a number (a numeric string would compare as one) is ignored.
         if (typeof message.revision !== 'number') break
-        if (state.status !== 'active' || !((state.stored.revision ?? 0) <= message.revision)) break
-        if (message.type === 'expired') session.expire(session.generation, true)
-        else if (session.clear(true)) events.emit('logout', undefined)
+        if (session.endedInSibling(message.type, message.revision)) events.emit('logout', undefined)
         break
       default:
         lease?.then(

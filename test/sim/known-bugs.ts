@@ -8,7 +8,7 @@
  */
 export const KNOWN_BUGS = {
   'ended-revision-readopted': {
-    fixed: false,
+    fixed: true,
     title:
       "A tab adopts a sibling's session at or below a revision that a 'logout' or 'expired' " +
       'message it received had announced as ended (the session comes back to life).',
