@@ -144,8 +144,13 @@ export function createCrossTab(
     const { state } = session
     switch (message?.type) {
       case 'hello':
-        if (state.status === 'active')
+        if (state.status === 'active') {
           post({ type: 'session', session: encodeSession(state.stored) })
+        } else if (session.ended) {
+          // A tab that missed the end of the session (in the back/forward cache, or restored
+          // from its own sessionStorage) hears it now.
+          post({ type: state.status === 'expired' ? 'expired' : 'logout', revision: session.ended })
+        }
         break
       case 'session': {
         const stored = decodeSession(message.session)

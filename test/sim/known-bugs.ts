@@ -17,7 +17,7 @@ export const KNOWN_BUGS = {
       "revision of a 'logout'/'expired' message that tab received before",
   },
   'hello-unanswered': {
-    fixed: false,
+    fixed: true,
     title:
       'A tab that missed the end of the session (restored from the back/forward cache, or ' +
       'restored from its own sessionStorage) keeps it: siblings without a session do not ' +
