@@ -280,6 +280,9 @@ export function createCrossTab(
         throw new TokenEndpointUnavailableError('renewal gave up waiting for another tab')
       }
       try {
+        // A page back from the back/forward cache asks its siblings again (session.ready) before
+        // it renews with what it had.
+        await session.ready
         if (shared && generation === session.generation) {
           // A sibling may have renewed just before: its tokens are in the shared store.
           const loaded = await Promise.resolve()

@@ -38,7 +38,7 @@ export const KNOWN_BUGS = {
       'presented by a disposed tab',
   },
   'bfcache-renewal': {
-    fixed: false,
+    fixed: true,
     title:
       'A renewal waiting for the lock when the page went into the back/forward cache goes on ' +
       "after 'pageshow' with the session it had, before the siblings' answers to its new " +
