@@ -1,5 +1,5 @@
 import type { Backoff } from '../backoff.js'
-import { TokenEndpointUnavailableError } from '../errors.js'
+import { NoSessionError, TokenEndpointUnavailableError } from '../errors.js'
 import type { Emitter } from '../events.js'
 import type { Session, SessionChange } from '../session.js'
 import { decodeSession, encodeSession, type SessionStore, type StoredSession } from '../storage.js'
@@ -99,10 +99,12 @@ export function createCrossTab(
   const channel = new Channel(name)
   // Node's channel would keep a script alive until dispose(); a browser's has no unref.
   ;(channel as { unref?: () => void }).unref?.()
-  let open = true
-  // A disposed client still works on its own; it just no longer tells its siblings.
+  /** Set by close(): no renewal starts any more; the channel closes once the last one is shared. */
+  let closed = false
+  /** This tab holds the renewal lock (a renewal, then its hand-off). */
+  let holding = false
   const post = (message: TabMessage): void => {
-    if (open) channel.postMessage(message)
+    if (!closed || holding) channel.postMessage(message)
   }
   const locks = (globalThis as { navigator?: { locks?: LockManager } }).navigator?.locks
   // The lease is only for browsers without Web Locks, so it is loaded only there. Messages that
@@ -131,6 +133,12 @@ export function createCrossTab(
   const siblingOutcome = (): void => {
     siblingDone()
     sibling = undefined
+  }
+  /** Ends the hand-off: releases the lock, and closes the channel of a closed client. */
+  const handOff = (): void => {
+    holding = false
+    takeKept()?.()
+    if (closed) channel.close()
   }
   const takeKept = (): (() => void) | undefined => {
     const release = kept?.release
@@ -268,6 +276,8 @@ export function createCrossTab(
   const crossTab: CrossTab = {
     siblings,
     async exclusive(generation, renew) {
+      // A disposed client renewing alone would rotate a refresh token its siblings never hear of.
+      if (closed) throw new NoSessionError('disposed client')
       let release: (() => void) | undefined
       try {
         release = takeKept() ?? (await waitForLock(generation))
@@ -279,6 +289,7 @@ export function createCrossTab(
         if (generation !== session.generation) return undefined
         throw new TokenEndpointUnavailableError('renewal gave up waiting for another tab')
       }
+      holding = true
       try {
         // A page back from the back/forward cache asks its siblings again (session.ready) before
         // it renews with what it had.
@@ -294,7 +305,7 @@ export function createCrossTab(
         post({ type: 'renewing' })
         return await renew(session.current())
       } finally {
-        kept = { release, timer: setTimeout(() => takeKept()?.(), HANDOFF) }
+        kept = { release, timer: setTimeout(handOff, HANDOFF) }
       }
     },
     paused(until, failures) {
@@ -314,13 +325,14 @@ export function createCrossTab(
       )
     },
     close() {
+      closed = true
+      channel.onmessage = null
       globalThis.removeEventListener?.('pageshow', onPageShow)
       for (const wait of waits) wait.stop.abort()
-      takeKept()?.()
       presence.abort()
       leave?.()
-      open = false
-      channel.close()
+      // A renewal under way (its request, then the hand-off) still shares its result first.
+      if (!holding) channel.close()
     },
   }
   return crossTab

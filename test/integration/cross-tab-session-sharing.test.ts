@@ -395,7 +395,20 @@ describe('a disposed tab', () => {
     expect(a.tokens).not.toEqual(own)
   })
 
-  it('releases the renewal lock it kept for the hand-off, so a sibling renews at once', async () => {
+  it('stops renewing once disposed, so it cannot rotate a token its siblings never hear of', async () => {
+    const [a, b] = openTabs(2) as [TokenClient, TokenClient]
+    a.setTokens(mock.issueTokens())
+    await deliver()
+    a.dispose()
+
+    await expect(a.refresh()).rejects.toMatchObject({ code: 'no_session' })
+    expect(mock.counters.token).toBe(0)
+    // The sibling still has the session and renews it.
+    await b.refresh()
+    expect(mock.counters).toMatchObject({ token: 1, reuseDetected: 0 })
+  })
+
+  it('keeps the renewal lock through the hand-off after dispose(), then a sibling renews at once', async () => {
     const [a, b] = openTabs(2) as [TokenClient, TokenClient]
     a.setTokens(mock.issueTokens())
     await deliver()
@@ -404,6 +417,10 @@ describe('a disposed tab', () => {
     expect(tabs.held(`freshtoken:${CLIENT_ID}:renewal`)).toBe(1)
     a.dispose()
     await deliver()
+    // The hand-off outlives dispose(): a sibling must hear of the rotated token before it can
+    // take the lock and renew.
+    expect(tabs.held(`freshtoken:${CLIENT_ID}:renewal`)).toBe(1)
+    await vi.advanceTimersByTimeAsync(100)
     expect(tabs.held(`freshtoken:${CLIENT_ID}:renewal`)).toBe(0)
 
     const renewal = b.refresh()

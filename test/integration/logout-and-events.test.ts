@@ -455,7 +455,9 @@ describe('events', () => {
   })
 
   it('dispose() removes every listener', async () => {
-    const auth = createClient()
+    // Without tabs to share with, a disposed client still works on its own (a shared one stops
+    // renewing: see the cross-tab tests).
+    const auth = createClient({ crossTab: false })
     const calls: string[] = []
     for (const event of ['tokens', 'refresh', 'error', 'expired', 'logout'] as const) {
       auth.on(event, () => calls.push(event))

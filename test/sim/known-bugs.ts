@@ -27,7 +27,7 @@ export const KNOWN_BUGS = {
       'session that ended in another tab and whose end it never heard of',
   },
   'disposed-client-renews': {
-    fixed: false,
+    fixed: true,
     title:
       'A disposed client still renews, outside the group: a renewal in flight at dispose() lands ' +
       'its rotated refresh token in a client that no longer tells its siblings (they later ' +
