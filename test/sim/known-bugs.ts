@@ -1,5 +1,5 @@
 /**
- * SDK bugs the simulator found and that are not fixed yet. A violation is classified as one of
+ * SDK bugs the simulator found, fixed or not yet. A violation is classified as one of
  * them only when the run shows that bug's own signature (facts the simulator observed, not the
  * wording of the violation): such a seed is reported as a known bug and does not fail the test,
  * so the rest of the simulation stays useful. When a fix lands, set `fixed: true`: the signature
@@ -59,7 +59,7 @@ export const KNOWN_BUGS = {
       'the same session was already on its way to it',
   },
   'stale-renewal-after-drain': {
-    fixed: false,
+    fixed: true,
     title:
       'A renewal takes the session when it gets the lock, then waits for the API calls in ' +
       "flight (the drain, up to 3 s, since the core's 16:43 change); a sibling's newer session " +
