@@ -9,19 +9,17 @@ import type { Traffic } from './traffic.js'
 /** Sends one attempt with `token`; a request can be sent at most twice. */
 type Attempt = (token: string) => Promise<Response>
 
-type Location = { readonly href?: string }
-type Document = { readonly baseURI?: string }
-
-/** The URL relative request URLs resolve against, as `fetch` resolves them: the document's base. */
-function baseUrl(): string | undefined {
-  const scope = globalThis as { document?: Document; location?: Location }
-  return scope.document?.baseURI ?? scope.location?.href
-}
-
-/** The absolute URL of a request, or `undefined` when it has none `fetch` could send to. */
+/**
+ * The absolute URL of a request, or `undefined` when it has none `fetch` could send to. A relative
+ * URL resolves as `fetch` resolves it: against the document's base URL (a `<base>` element).
+ */
 function requestUrl(input: RequestInfo | URL): URL | undefined {
+  const scope = globalThis as { document?: { baseURI?: string }; location?: { href?: string } }
   try {
-    return new URL(input instanceof Request ? input.url : String(input), baseUrl())
+    return new URL(
+      input instanceof Request ? input.url : String(input),
+      scope.document?.baseURI ?? scope.location?.href,
+    )
   } catch {
     return undefined
   }
@@ -131,31 +129,6 @@ export function createAuthFetch(
     return url !== undefined && apiOrigins.has(url.origin)
   }
 
-  /** What a 401 to `token` leads to: the retry's response, or the 401 itself. */
-  async function afterRejection(
-    response: Response,
-    token: string,
-    signal: AbortSignal | null | undefined,
-    retry: Attempt | undefined,
-  ): Promise<Response> {
-    if (retry === undefined) return response
-    // Without the policy (it could not be loaded: the page's own server is unreachable), a 401
-    // renews and retries as a plain 401 does; the policy is tried again at the next 401.
-    const next = await ((await loadPolicy())?.afterRejection(response, token, signal) ??
-      refresher.refresh(signal).then(({ accessToken }) => accessToken))
-    if (next === undefined) return response
-    // The first answer is discarded: free its connection.
-    response.body?.cancel().catch(() => undefined)
-    return accepted(await retry(next), next)
-  }
-
-  /** Tells the 401 policy, once loaded, whether the API accepted `token`. */
-  function accepted(response: Response, token: string): Response {
-    if (response.status === 401) loaded?.rejectedAgain(token)
-    else loaded?.accepted()
-    return response
-  }
-
   /** Sends the first attempt with `token`; a 401 leads to the retry, if the policy allows one. */
   function attempt(
     token: string,
@@ -167,9 +140,16 @@ export function createAuthFetch(
     return sent.then(
       (response) => {
         traffic.done()
-        return response.status === 401
-          ? afterRejection(response, token, signal, retry)
-          : accepted(response, token)
+        if (response.status !== 401) {
+          loaded?.accepted()
+          return response
+        }
+        if (retry === undefined) return response
+        // Without the policy (it could not be loaded: the page's own server is unreachable), the
+        // call gets its 401 as it is; the policy is tried again at the next 401.
+        return loadPolicy().then(
+          (policy) => policy?.respond(response, token, signal, retry) ?? response,
+        )
       },
       (error: unknown) => {
         traffic.done()
@@ -179,10 +159,11 @@ export function createAuthFetch(
   }
 
   async function send(input: RequestInfo | URL, init: RequestInit | undefined): Promise<Response> {
-    const given = init?.headers ?? (input instanceof Request ? input.headers : undefined)
+    const request = input instanceof Request ? input : undefined
+    const given = init?.headers ?? request?.headers
     const headers = given && new Headers(given)
     if (headers?.has('authorization')) return fetch(input, init)
-    const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined)
+    const signal = init?.signal ?? request?.signal
     const token = await refresher.getAccessToken(signal)
     return attempt(token, prepare(fetch, input, init, headers), signal)
   }

@@ -9,18 +9,19 @@ import { readBearerError } from './www-authenticate.js'
 /** What a 401 from an API leads to (RFC 6750 §3.1). */
 export interface RejectionPolicy {
   /**
-   * After `rejected` met the 401 `response`: the token to retry with (the current one if a renewal
-   * already replaced `rejected`, otherwise the result of one shared renewal), or `undefined` when
-   * the call should get the 401 as it is: the challenge says `insufficient_scope`, or the API
-   * rejects renewed tokens too (the breaker is open).
+   * After `rejected` met the 401 `response`: the retry's response, with the current token if a
+   * renewal already replaced `rejected`, otherwise with the result of one shared renewal; or the
+   * 401 as it is, when its challenge says `insufficient_scope` or the API rejects renewed tokens
+   * too (the breaker is open).
+   *
+   * @param retry - sends the call again with a token
    */
-  afterRejection(
+  respond(
     response: Response,
     rejected: string,
     signal: AbortSignal | null | undefined,
-  ): Promise<string | undefined>
-  /** The retry with `token`, which a renewal made for a 401 issued, met a 401 too. */
-  rejectedAgain(token: string): void
+    retry: (token: string) => Promise<Response>,
+  ): Promise<Response>
   /** The API accepted a token (any status but 401): the breaker closes. */
   accepted(): void
 }
@@ -59,19 +60,23 @@ export function createRejectionPolicy({
   }
 
   return {
-    async afterRejection(response, rejected, signal) {
+    async respond(response, rejected, signal, retry) {
       if (readBearerError(response.headers.get('www-authenticate')) === 'insufficient_scope') {
-        return undefined
+        return response
       }
-      const current = session.current().tokens.accessToken
-      if (current !== rejected) return current
-      if (!allows(rejected)) return undefined
-      const renewed = (await refresh(signal)).accessToken
-      breaker.renewedFor401(renewed)
-      return renewed
-    },
-    rejectedAgain(token) {
-      allows(token)
+      let token = session.current().tokens.accessToken
+      if (token === rejected) {
+        if (!allows(rejected)) return response
+        token = (await refresh(signal)).accessToken
+        breaker.renewedFor401(token)
+      }
+      // The first answer is discarded: free its connection.
+      response.body?.cancel().catch(() => undefined)
+      const second = await retry(token)
+      // A 401 to a token a renewal made for a 401 opens the breaker.
+      if (second.status === 401) allows(token)
+      else breaker.accepted()
+      return second
     },
     accepted: breaker.accepted,
   }

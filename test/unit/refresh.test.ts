@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 describe('refresh failures outside the HTTP exchange', () => {
   afterEach(() => {
     vi.doUnmock('../../src/discovery.js')
+    vi.doUnmock('../../src/rejection-policy.js')
     vi.resetModules()
   })
 
@@ -35,6 +36,38 @@ describe('refresh failures outside the HTTP exchange', () => {
     expect(errors).toEqual([failure])
     expect(auth.tokens).toEqual(tokens)
     expect(JSON.stringify(failure)).not.toMatch(/secret/)
+    auth.dispose()
+  })
+
+  it('answers a 401 with the 401 itself when the 401 policy chunk fails to load, keeping the session', async () => {
+    vi.doMock('../../src/rejection-policy.js', () => {
+      throw new TypeError('Failed to fetch dynamically imported module: rejection-policy.js')
+    })
+    const { createTokenClient } = await import('../../src/index.js')
+    const sent: string[] = []
+    const auth = createTokenClient({
+      clientId: 'spa',
+      tokenEndpoint: 'https://auth.example.com/token',
+      apiOrigins: ['https://api.example.com'],
+      crossTab: false,
+      fetch: async (input) => {
+        sent.push(String(input instanceof Request ? input.url : input))
+        return new Response(null, { status: 401 })
+      },
+    })
+    const tokens = auth.setTokens({
+      access_token: 'at-secret',
+      token_type: 'Bearer',
+      expires_in: 3600,
+      refresh_token: 'rt-secret',
+    })
+
+    const response = await auth.fetch('https://api.example.com/me')
+
+    expect(response.status).toBe(401)
+    // No renewal without the policy: the call was sent once, and no token request followed.
+    expect(sent).toEqual(['https://api.example.com/me'])
+    expect(auth.tokens).toEqual(tokens)
     auth.dispose()
   })
 })
