@@ -62,14 +62,16 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
   const resolved = resolveOptions(options)
   const events = createEmitter()
   const endpoint = loadTokenEndpoint(resolved)
-  const store = createSessionStore(resolved.storage, resolved.clientId)
+  // The key of the stored session and the name of the tabs' channel and locks.
+  const name = `freshtoken:${resolved.clientId}`
+  const store = createSessionStore(resolved.storage, name)
   // The schedule and the sibling tabs are wired after the session; until then nothing listens.
   let onChange = (_change?: SessionChange): void => undefined
   const session = createSession(store, events, (change) => onChange(change))
   const backoff = new Backoff()
   const traffic = new Traffic()
   const tabs = resolved.crossTab
-    ? createCrossTab(`freshtoken:${resolved.clientId}`, session, store, events, backoff, traffic)
+    ? createCrossTab(name, session, store, events, backoff, traffic)
     : alone(session)
   const refresher = createRefresher({
     session,

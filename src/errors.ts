@@ -68,7 +68,7 @@ export class NoSessionError extends AuthError {
 export class SessionExpiredError extends AuthError {
   override name = 'SessionExpiredError' as const
   declare readonly code: 'session_expired'
-  constructor(message = 'Session expired: refresh token rejected (invalid_grant)') {
+  constructor(message = 'Session expired: invalid_grant') {
     super('session_expired', message)
   }
 }
@@ -169,7 +169,7 @@ export class TokenRejectedError extends AuthError {
   declare readonly retryAt: number
 
   constructor(retryAt: number) {
-    super('token_rejected', 'The API rejects renewed access tokens: renewals on 401 pause')
+    super('token_rejected', 'The API rejected a renewed token: renewals on 401 pause')
     this.retryAt = retryAt
   }
 }

@@ -139,7 +139,7 @@ function parseOrigin(entry: string): string {
   check(
     url.pathname === '/' && !/[?#@]/.test(entry),
     'apiOrigins',
-    `list origins only, such as "${url.origin}": a token goes to every path of an origin`,
+    `list origins only, such as "${url.origin}" (a token goes to every path)`,
   )
   return url.origin
 }
@@ -167,7 +167,7 @@ export function resolveOptions(options: TokenClientOptions): ResolvedOptions {
   check(
     typeof refreshLeeway === 'number' && refreshLeeway >= 0 && refreshLeeway < Infinity,
     'refreshLeeway',
-    'be a non-negative number of milliseconds',
+    'be a number of milliseconds >= 0',
   )
   check(
     typeof storage === 'string'

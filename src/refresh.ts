@@ -71,7 +71,7 @@ export function createRefresher(parts: RefresherParts): Refresher {
       .then(
         (loaded) => loaded.renew(parts, generation),
         () => {
-          const failure = new TokenEndpointUnavailableError('renewal code not loaded')
+          const failure = new TokenEndpointUnavailableError('token endpoint code not loaded')
           backoff.failed(failure)
           events.emit('error', failure)
           throw failure

@@ -120,16 +120,15 @@ function memoryStore(): SessionStore {
  * clients on one origin do not overwrite each other.
  *
  * @param storage - the resolved `storage` option
- * @param clientId - the OAuth client id, part of the key
+ * @param key - the entry's key: `freshtoken:` and the OAuth client id
  */
 export function createSessionStore(
   storage: 'memory' | 'session' | 'local' | TokenStorage,
-  clientId: string,
+  key: string,
 ): SessionStore {
   const backend =
     typeof storage === 'string' ? (storage === 'memory' ? undefined : webStorage(storage)) : storage
   if (backend === undefined) return memoryStore()
-  const key = `freshtoken:${clientId}`
   return {
     shared: storage !== 'session',
     load() {

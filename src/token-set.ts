@@ -68,7 +68,7 @@ export function canRenew(tokens: TokenSet): boolean {
   return tokens.refreshToken !== undefined
 }
 
-const TOKEN_RULE = 'must be a non-empty string of visible ASCII characters (RFC 6749 A.12)'
+const TOKEN_RULE = 'must be non-empty visible ASCII (RFC 6749 A.12)'
 
 function fail(message: string): never {
   throw new InvalidTokenResponseError(message)

@@ -287,7 +287,7 @@ export function createCrossTab(
       }
       if (release === undefined) {
         if (generation !== session.generation) return undefined
-        throw new TokenEndpointUnavailableError('renewal gave up waiting for another tab')
+        throw new TokenEndpointUnavailableError('renewal lock not granted in time')
       }
       holding = true
       try {

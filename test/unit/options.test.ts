@@ -97,7 +97,7 @@ describe('createTokenClient options', () => {
     const create = () => createTokenClient({ ...base, apiOrigins: [entry] })
     expect(create).toThrow(TypeError)
     expect(create).toThrow(
-      '"apiOrigins" must list origins only, such as "https://api.example.com": a token goes to every path of an origin',
+      '"apiOrigins" must list origins only, such as "https://api.example.com" (a token goes to every path)',
     )
   })
 

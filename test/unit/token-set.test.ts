@@ -83,7 +83,7 @@ describe('parseTokenResponse', () => {
   it.each([
     ['a string', 'not an object', 'token response must be a JSON object'],
     ['an array', [], 'token response must be a JSON object'],
-    ['no access_token', { token_type: 'Bearer' }, '"access_token" must be a non-empty string'],
+    ['no access_token', { token_type: 'Bearer' }, '"access_token" must be non-empty visible ASCII'],
     ['a numeric access_token', { access_token: 1, token_type: 'Bearer' }, '"access_token"'],
     ['no token_type', { access_token: 'a' }, '"token_type" must be "Bearer"'],
     ['a numeric token_type', { access_token: 'a', token_type: 1 }, '"token_type" must be "Bearer"'],
