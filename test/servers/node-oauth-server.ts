@@ -167,6 +167,12 @@ export interface NodeOAuthServer {
    * so a retry presents a rotated token).
    */
   failTokenRequests(count: number, options?: TokenFaultOptions): void
+  /**
+   * Holds the answer to the next token request: the grant is processed at once (a refresh token
+   * rotated, the counters updated) and the answer sent only when the returned function is called,
+   * as a server whose answer is still on its way when the client goes away.
+   */
+  holdNextTokenAnswer(): () => void
   /** Makes every access token issued so far expired on the server: the API answers 401. */
   expireAccessTokens(): void
   /** Revokes every token family, as an administrator ending all sessions would. */
@@ -275,6 +281,8 @@ export async function startNodeOAuthServer(
   const counters = newCounters()
   const revocationLog: RevocationRecord[] = []
   let faults = { remaining: 0, status: 503, afterProcessing: false }
+  /** The hold for the next token request's answer (holdNextTokenAnswer). */
+  let hold: Promise<void> | undefined
 
   const families = new Map<string, Family>()
   const accessTokens = new Map<string, StoredAccessToken>()
@@ -436,6 +444,8 @@ export async function startNodeOAuthServer(
     if (body.grant_type === 'refresh_token') counters.refreshGrants++
     const fault = faults.remaining > 0 ? { ...faults } : undefined
     if (fault !== undefined) faults.remaining--
+    const held = hold
+    hold = undefined
     const failWithPage = () => {
       const page = `<html><body><h1>${fault?.status} Service error</h1></body></html>`
       res.writeHead(fault?.status ?? 503, {
@@ -456,6 +466,7 @@ export async function startNodeOAuthServer(
       response.status = code ?? 500
       response.body = { error: name, error_description: message }
     }
+    await held
     if (fault !== undefined) return failWithPage()
     sendJson(res, response.status ?? 200, response.body, response.headers)
   }
@@ -619,6 +630,14 @@ export async function startNodeOAuthServer(
         status: fault.status ?? 503,
         afterProcessing: fault.afterProcessing ?? false,
       }
+    },
+
+    holdNextTokenAnswer() {
+      let release!: () => void
+      hold = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      return release
     },
 
     expireAccessTokens() {
