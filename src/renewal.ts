@@ -63,7 +63,8 @@ async function drain(
     Promise.all([traffic.idle(), siblings]),
     new Promise((resolve) => {
       // Calls on their way with an expired token are answered 401 anyway: no wait past expiry.
-      timer = setTimeout(resolve, Math.min(drainWait, expiresAt - Date.now()))
+      // Never a negative delay: Node warns about one (TimeoutNegativeWarning).
+      timer = setTimeout(resolve, Math.max(0, Math.min(drainWait, expiresAt - Date.now())))
     }),
   ])
   clearTimeout(timer)

@@ -70,4 +70,35 @@ describe('refresh failures outside the HTTP exchange', () => {
     expect(auth.tokens).toEqual(tokens)
     auth.dispose()
   })
+
+  it('renews a session whose access token has expired without a negative timer (no Node warning)', async () => {
+    const warnings: string[] = []
+    const onWarning = (warning: Error) => warnings.push(warning.name)
+    process.on('warning', onWarning)
+    try {
+      const { createTokenClient } = await import('../../src/index.js')
+      const auth = createTokenClient({
+        clientId: 'spa',
+        tokenEndpoint: 'https://auth.example.com/token',
+        apiOrigins: ['https://api.example.com'],
+        crossTab: false,
+        fetch: async () =>
+          Response.json({ access_token: 'at-2', token_type: 'Bearer', expires_in: 3600 }),
+      })
+      // expires_in 0: expired on arrival, so the drain before the renewal has no time left.
+      auth.setTokens({
+        access_token: 'at-1',
+        token_type: 'Bearer',
+        expires_in: 0,
+        refresh_token: 'rt-1',
+      })
+      expect((await auth.refresh()).accessToken).toBe('at-2')
+      // Node emits its warnings on a later tick.
+      await new Promise((resolve) => setImmediate(resolve))
+      auth.dispose()
+    } finally {
+      process.off('warning', onWarning)
+    }
+    expect(warnings).toEqual([])
+  })
 })
