@@ -8,7 +8,7 @@
  * Each variant runs on a test app of its own (another origin, so another storage and lock
  * namespace), all variants of a test at the same time.
  */
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest'
 import { type ChromiumSession, E2E_TIME_LIMIT, launchChromium } from './chromium.js'
 import { expectHealthySession, expectOnSchedule } from './healthy-session.js'
 import {
@@ -200,10 +200,11 @@ describe('a tab closed while it renews', () => {
       TestTab,
     ]
     // The server processes the closing tab's refresh at once (it rotates the refresh token) and
-    // holds the answer, so the tab is still renewing, and holds the lock, when it closes; the
-    // answer then goes nowhere. Everything below waits on state: the server's counters, the
-    // origin's locks.
-    const release = app.server.holdNextTokenAnswer()
+    // holds the answer until the end of the test, so the tab is still renewing, and holds the
+    // lock, when it closes, and no answer can reach a page that is still going away. Everything
+    // below waits on state: the server's counters, the origin's locks.
+    // Released when the test ends, pass or fail: to a connection its page closed.
+    onTestFinished(app.server.holdNextTokenAnswer())
     // Not awaited: the page goes away before its renewal can settle.
     await closing.run((hooks) => {
       void hooks.refresh()
@@ -214,7 +215,6 @@ describe('a tab closed while it renews', () => {
     const whileRenewing = await exclusiveLocks(sibling)
     expect(whileRenewing).toHaveLength(1)
     await closing.close()
-    release()
     const afterClose = { ...app.server.counters }
     // The closed tab's lock went with it: nothing is left for the sibling to wait for, so it
     // renews at once rather than after the 40 s a lock left behind would hold it up.
