@@ -84,7 +84,6 @@ function expectNoSecrets(values: readonly unknown[], secrets: readonly (string |
   }
 }
 
-
 /** `token` with the five HTML specials escaped, the apostrophe as `apostrophe` (servers differ). */
 function htmlEscaped(token: string, apostrophe: string): string {
   return token
