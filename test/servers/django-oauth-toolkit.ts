@@ -89,6 +89,11 @@ export interface DjangoOAuthToolkitStats {
   invalidGrants: number
   /** `POST /revoke` (RFC 7009). */
   revocationRequests: number
+  /**
+   * Connections closed because no request came on them within 2 s (a browser's speculative
+   * preconnect, which would otherwise hold the server's one thread).
+   */
+  idleConnectionsClosed: number
 }
 
 /** A running DOT fixture. */
@@ -127,6 +132,9 @@ export interface DjangoOAuthToolkit {
   close(): Promise<void>
 }
 
+/** How long a read of the counters may take. */
+const STATS_TIMEOUT = 10_000
+
 /** GETs a JSON document with `node:http` (under happy-dom, `fetch` is the page's). */
 function getJson<T>(url: string): Promise<T> {
   return new Promise((resolvePromise, reject) => {
@@ -137,6 +145,10 @@ function getJson<T>(url: string): Promise<T> {
       }, reject)
     })
     req.on('error', reject)
+    // The server has one thread: a read that waits this long is a stalled fixture, said as such.
+    req.setTimeout(STATS_TIMEOUT, () =>
+      req.destroy(new Error(`GET ${url}: no answer in ${STATS_TIMEOUT} ms`)),
+    )
     req.end()
   })
 }

@@ -52,6 +52,8 @@ from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.db.backends.signals import connection_created  # noqa: E402
 from oauth2_provider.models import get_application_model  # noqa: E402
 
+from fixture.counters import counters  # noqa: E402
+
 
 class SerialServer(WSGIServer):
     """
@@ -62,6 +64,24 @@ class SerialServer(WSGIServer):
     """
 
     request_queue_size = 128
+
+
+class SerialRequestHandler(WSGIRequestHandler):
+    """
+    Django's request handler, with a deadline for the request to arrive. A browser may open a
+    connection before it has a request for it (a speculative preconnect) and keep it idle for
+    seconds; with one thread, every request behind it would wait as long. Such a connection is
+    closed after `timeout` seconds (the browser opens a new one when it has a request) and counted.
+    """
+
+    timeout = 2
+
+    def handle_one_request(self):
+        try:
+            super().handle_one_request()
+        except TimeoutError:
+            counters["idleConnectionsClosed"] += 1
+            self.close_connection = True
 
 
 def skip_durability(sender, connection, **kwargs):
@@ -93,7 +113,7 @@ def prepare_database():
 
 def main():
     prepare_database()
-    server = SerialServer(("127.0.0.1", 0), WSGIRequestHandler)
+    server = SerialServer(("127.0.0.1", 0), SerialRequestHandler)
     server.set_app(get_wsgi_application())
     print(json.dumps({"port": server.server_address[1]}), flush=True)
     server.serve_forever()
