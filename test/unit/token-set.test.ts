@@ -60,6 +60,52 @@ describe('parseTokenResponse', () => {
     ).toBeUndefined()
   })
 
+  it('leaves expiry unknown for a JWT whose exp is before its iat', () => {
+    const accessToken = jwt({ iat: NOW / 1000, exp: NOW / 1000 - 60 })
+    expect(
+      parse({ access_token: accessToken, token_type: 'Bearer' }, NOW).expiresAt,
+    ).toBeUndefined()
+  })
+
+  it('leaves expiry unknown for a JWT whose exp is not a number', () => {
+    const accessToken = jwt({ iat: NOW / 1000, exp: String(NOW / 1000 + 60) })
+    expect(
+      parse({ access_token: accessToken, token_type: 'Bearer' }, NOW).expiresAt,
+    ).toBeUndefined()
+  })
+
+  it('reads JSON null members as absent: expiry unknown, previous refresh token, scope and ID token kept', () => {
+    const previous = parse(
+      {
+        access_token: 'a',
+        token_type: 'Bearer',
+        refresh_token: 'r1',
+        scope: 'read',
+        id_token: 'i1',
+      },
+      NOW,
+    )
+    const next = parse(
+      {
+        access_token: 'b',
+        token_type: 'Bearer',
+        expires_in: null,
+        refresh_token: null,
+        scope: null,
+        id_token: null,
+      },
+      NOW,
+      previous,
+    )
+    expect(next).toMatchObject({
+      accessToken: 'b',
+      refreshToken: 'r1',
+      scope: 'read',
+      idToken: 'i1',
+    })
+    expect(next.expiresAt).toBeUndefined()
+  })
+
   it('keeps the previous refresh token and scope when the response omits them (RFC 6749 §6)', () => {
     const previous = parse(
       { access_token: 'a', token_type: 'Bearer', refresh_token: 'r1', scope: 'read write' },
@@ -111,6 +157,16 @@ describe('parseTokenResponse', () => {
       'a numeric refresh_token',
       { access_token: 'a', token_type: 'Bearer', refresh_token: 7 },
       '"refresh_token"',
+    ],
+    [
+      'a numeric scope',
+      { access_token: 'a', token_type: 'Bearer', scope: 1 },
+      '"scope" must be a string',
+    ],
+    [
+      'an expires_in too large for a number (1e309 in the JSON)',
+      JSON.parse('{ "access_token": "a", "token_type": "Bearer", "expires_in": 1e309 }'),
+      '"expires_in" must be a non-negative number',
     ],
   ])('rejects %s with InvalidTokenResponseError naming the rule', (_, body, message) => {
     expect(() => parse(body, NOW)).toThrow(InvalidTokenResponseError)
