@@ -90,7 +90,7 @@ export function createSession(
   /** The revision of the last session that ended here: a late message about it is not adopted. */
   let ended = 0
 
-  function persist(stored: StoredSession | null, fromSibling = false): void {
+  function persist(stored: StoredSession | null, fromSibling: boolean): void {
     if (fromSibling && store.shared) return
     // Storage is persistence only: when a write throws or rejects (quota, storage disabled),
     // the in-memory session stays authoritative.
