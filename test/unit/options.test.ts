@@ -1,5 +1,6 @@
 import { createTokenClient, type TokenClientOptions } from 'freshtoken'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { resolveOptions } from '../../src/options.js'
 
 const base = { clientId: 'spa', tokenEndpoint: 'https://auth.example.com/token' }
 
@@ -108,6 +109,76 @@ describe('createTokenClient options', () => {
     'http://127.0.0.1:8080/',
   ])('accepts the apiOrigins entry %s', (entry) => {
     createTokenClient({ ...base, apiOrigins: [entry] }).dispose()
+  })
+
+  // The whole message, so an app developer reading it knows the rule without the docs.
+  it.each<[Record<string, unknown>, string]>([
+    [{ clientId: 7 }, '"clientId" must be a non-empty string'],
+    [{ tokenEndpoint: undefined }, '"tokenEndpoint" must be given, or "issuer" (exactly one)'],
+    [{ tokenEndpoint: new URL(base.tokenEndpoint) }, '"tokenEndpoint" must be an absolute URL'],
+    [{ tokenEndpoint: 'not a url' }, '"tokenEndpoint" must be an absolute URL'],
+    [
+      { revocationEndpoint: 'http://auth.example.com/revoke' },
+      '"revocationEndpoint" must use https: (http: only to loopback hosts)',
+    ],
+    [{ scope: ['read'] }, '"scope" must be a string'],
+    [{ refreshLeeway: '5' }, '"refreshLeeway" must be a number of milliseconds >= 0'],
+    [{ refreshLeeway: Infinity }, '"refreshLeeway" must be a number of milliseconds >= 0'],
+    [{ refreshLeeway: Number.NaN }, '"refreshLeeway" must be a number of milliseconds >= 0'],
+    [{ storage: null }, '"storage" must be "memory", "session", "local" or { get, set, remove }'],
+    [
+      { storage: { get: () => null, set: 'no', remove: () => undefined } },
+      '"storage" must be "memory", "session", "local" or { get, set, remove }',
+    ],
+    [{ crossTab: 'yes' }, '"crossTab" must be a boolean'],
+    [{ fetch: 'fetch' }, '"fetch" must be a function'],
+    [{ apiOrigins: 'https://api.example.com' }, '"apiOrigins" must be an array of origins'],
+    [{ apiOrigins: ['api.example.com'] }, '"apiOrigins" must be an absolute URL'],
+  ])('rejects %o with the message %s', (override, message) => {
+    const create = () => createTokenClient({ ...base, ...override } as TokenClientOptions)
+    expect(create).toThrow(TypeError)
+    expect(create).toThrow(new TypeError(message))
+  })
+
+  it('accepts each storage name and a custom store', () => {
+    for (const storage of ['memory', 'session', 'local'] as const) {
+      createTokenClient({ ...base, storage }).dispose()
+    }
+    const store = { get: () => null, set: () => undefined, remove: () => undefined }
+    createTokenClient({ ...base, storage: store }).dispose()
+  })
+
+  it('accepts a refreshLeeway of 0', () => {
+    createTokenClient({ ...base, refreshLeeway: 0 }).dispose()
+  })
+
+  describe('without apiOrigins', () => {
+    afterEach(() => {
+      vi.unstubAllGlobals()
+    })
+
+    it("sends tokens to the page's own origin only", () => {
+      vi.stubGlobal('location', { origin: 'https://app.example.com' })
+      expect(resolveOptions(base).apiOrigins).toEqual(new Set(['https://app.example.com']))
+    })
+
+    it.each<[string, unknown]>([
+      ['outside a browser (no location)', undefined],
+      ['in a sandboxed frame (origin "null")', { origin: 'null' }],
+      ['when the origin is not a string', { origin: 42 }],
+    ])('refuses to guess %s', (_, location) => {
+      vi.stubGlobal('location', location)
+      expect(() => createTokenClient(base)).toThrow(
+        new TypeError('"apiOrigins" must be given outside a browser'),
+      )
+    })
+
+    it('refuses a page origin on plain http to a host on the network', () => {
+      vi.stubGlobal('location', { origin: 'http://app.example.com' })
+      expect(() => createTokenClient(base)).toThrow(
+        new TypeError('"apiOrigins" must use https: (http: only to loopback hosts)'),
+      )
+    })
   })
 
   it('does not mutate the options object it is given', () => {
