@@ -12,7 +12,7 @@ export function abortable<T>(
   if (!signal) return promise
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
+    signal.addEventListener('abort', onAbort)
     promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
   })
 }
