@@ -104,7 +104,15 @@ async function exchange(
       if (!(failure instanceof TokenEndpointUnavailableError && pause <= maxPauseInPlace)) {
         throw failure
       }
-      await new Promise((resolve) => setTimeout(resolve, pause))
+      // A timer may fire before the clock reaches the pause's end (Node counts it from the start
+      // of the event loop's turn): the rest is waited out, unless a sibling made the pause long.
+      for (
+        let left = pause;
+        left > 0 && left <= maxPauseInPlace;
+        left = backoff.until - Date.now()
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, left))
+      }
       if (from !== session.generation) return undefined
     }
   }

@@ -80,6 +80,27 @@ describe('a renewal that meets a transient failure', () => {
     expect(third - second).toBeLessThan(1_610)
   })
 
+  it('retries in place even when its timer fires before the clock reaches the end of the pause', async () => {
+    // Node counts a timer from the start of the event loop's turn, so a busy turn makes it fire
+    // early by the clock: here every pause of 500 ms or more fires 20 ms early.
+    noJitter()
+    const schedule = globalThis.setTimeout
+    vi.spyOn(globalThis, 'setTimeout').mockImplementation(((
+      callback: () => void,
+      ms = 0,
+      ...rest: unknown[]
+    ) => schedule(callback, ms >= 500 ? ms - 20 : ms, ...rest)) as typeof setTimeout)
+    const auth = createClient()
+    auth.setTokens(mock.issueTokens())
+    mock.injectFault({ type: 'status', status: 503, times: 1 })
+
+    const tokens = await advanceUntil(auth.refresh())
+
+    expect(mock.log.token.map((entry) => entry.status)).toEqual([503, 200])
+    expect(requestTimes()).toEqual([0, 1_000])
+    expect(auth.tokens).toBe(tokens)
+  })
+
   it('fails after three requests, keeps the session, and tells the callers at once', async () => {
     noJitter()
     const auth = createClient()
