@@ -47,9 +47,8 @@ export function createSchedule(session: Session, refresher: Refresher): Schedule
   }
 
   function fire(): void {
-    timer = undefined
-    if (dueAt === undefined) return
-    if (Date.now() < dueAt) {
+    // Only an armed timer fires, and arming sets dueAt.
+    if (Date.now() < (dueAt as number)) {
       arm()
       return
     }
@@ -58,8 +57,7 @@ export function createSchedule(session: Session, refresher: Refresher): Schedule
   }
 
   function arm(): void {
-    if (timer !== undefined) clearTimeout(timer)
-    timer = undefined
+    clearTimeout(timer)
     dueAt = disposed ? undefined : computeDue()
     if (dueAt === undefined) return
     const delay = Math.min(Math.max(dueAt - Date.now(), 0), MAX_CHUNK)
@@ -73,15 +71,15 @@ export function createSchedule(session: Session, refresher: Refresher): Schedule
   const doc = (
     globalThis as {
       document?: {
-        addEventListener?: Listen
-        removeEventListener?: Listen
-        visibilityState?: string
+        addEventListener: Listen
+        removeEventListener: Listen
+        visibilityState: string
       }
     }
   ).document
   const windowEvents = ['online', 'focus', 'pageshow']
   for (const type of windowEvents) target.addEventListener?.(type, recheck)
-  doc?.addEventListener?.('visibilitychange', recheck)
+  doc?.addEventListener('visibilitychange', recheck)
 
   return {
     update: arm,
@@ -89,7 +87,7 @@ export function createSchedule(session: Session, refresher: Refresher): Schedule
       disposed = true
       arm()
       for (const type of windowEvents) target.removeEventListener?.(type, recheck)
-      doc?.removeEventListener?.('visibilitychange', recheck)
+      doc?.removeEventListener('visibilitychange', recheck)
     },
   }
 }
