@@ -27,7 +27,7 @@ const clients: TokenClient[] = []
 /** A signed-in client whose every request is answered by `answer`. */
 function signedIn(
   answer: (url: string, init: RequestInit | undefined) => Promise<Response>,
-  options: Partial<TokenClientOptions> = {},
+  options: Record<string, unknown> = {},
 ): TokenClient {
   const auth = createTokenClient({
     clientId: 'spa',
@@ -77,6 +77,43 @@ describe('a token response that is not a JSON object', () => {
       `token endpoint answered HTTP 200 with a body that is not a JSON object (${type})`,
     )
     expect(auth.tokens?.accessToken).toBe('at_login')
+  })
+})
+
+describe('a token endpoint that refuses', () => {
+  it.each<[string, number, unknown, string, string]>([
+    ['a 503', 503, null, 'TokenEndpointUnavailableError', 'token endpoint answered HTTP 503'],
+    [
+      'a 400 without an error member',
+      400,
+      { message: 'no' },
+      'InvalidTokenResponseError',
+      'token endpoint answered HTTP 400 without an RFC 6749 "error" member',
+    ],
+    [
+      'a 400 with an error',
+      400,
+      { error: 'invalid_request', error_description: 'bad' },
+      'TokenEndpointError',
+      'token endpoint answered HTTP 400 with error "invalid_request"',
+    ],
+  ])('is named with its status: %s', async (_, status, body, name, message) => {
+    const auth = signedIn(async () => Response.json(body, { status }))
+    const error = await advanceUntil(auth.refresh()).catch((caught: unknown) => caught)
+    expect(error).toMatchObject({ name, message })
+    expect(auth.tokens?.accessToken).toBe('at_login')
+  })
+
+  it('drops an error_description that is not a string', async () => {
+    const auth = signedIn(async () =>
+      Response.json({ error: 'invalid_request', error_description: 42 }, { status: 400 }),
+    )
+    const error = await auth.refresh().catch((caught: unknown) => caught)
+    expect(error).toMatchObject({
+      name: 'TokenEndpointError',
+      error: 'invalid_request',
+      errorDescription: undefined,
+    })
   })
 })
 
