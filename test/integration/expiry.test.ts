@@ -83,6 +83,26 @@ describe('expires_in', () => {
   })
 })
 
+describe('a token renewed already expired (expires_in 0)', () => {
+  it('is used as it is for half a second, then renewed again: no renewal loop', async () => {
+    const born = serve({ accessTokenLifetime: 0 })
+    const auth = createClient()
+    auth.setTokens(born.issueTokens())
+    const first = await auth.getAccessToken()
+    expect(born.counters.token).toBe(1)
+
+    await advanceTo(499)
+    expect(await auth.getAccessToken()).toBe(first)
+    expect(born.counters.token).toBe(1)
+
+    // At 500 ms, before the renewal timer (due then too) has fired: a call renews.
+    vi.setSystemTime(T0 + 500)
+    const second = await auth.getAccessToken()
+    expect(second).not.toBe(first)
+    expect(born.counters.token).toBe(2)
+  })
+})
+
 describe('JWT access token without expires_in', () => {
   it.each([
     { clock: 'in step with ours', clockSkew: 0 },
