@@ -1,7 +1,3 @@
-const DELAY_SECONDS = /^\d+$/
-/** Every HTTP-date form names its month; V8 alone would read "1.5" or "-5" as dates. */
-const MONTH = /jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec/i
-
 /**
  * Reads a `Retry-After` header: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
  *
@@ -13,7 +9,10 @@ const MONTH = /jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec/i
 export function parseRetryAfter(header: string | null, now: number): number | undefined {
   // An absent header reads as "null": neither form.
   const value = String(header).trim()
-  if (DELAY_SECONDS.test(value)) return Number(value) * 1000
-  const date = MONTH.test(value) ? Date.parse(value) : Number.NaN
+  if (/^\d+$/.test(value)) return Number(value) * 1000
+  // Every HTTP-date form names its month; V8 alone would read "1.5" or "-5" as dates.
+  const date = /jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec/i.test(value)
+    ? Date.parse(value)
+    : Number.NaN
   return Number.isNaN(date) ? undefined : Math.max(0, date - now)
 }

@@ -130,13 +130,12 @@ export function parseTokenResponse(
   }
 
   const expiresIn = record.expires_in
-  // Some servers send a string of digits; anything else that is not a number is malformed.
+  // Some servers send a string of digits; JSON null is absent; anything else that is not a
+  // number is malformed.
   const seconds =
-    expiresIn === undefined || expiresIn === null
-      ? undefined
-      : typeof expiresIn === 'string' && DIGITS.test(expiresIn)
-        ? Number(expiresIn)
-        : expiresIn
+    typeof expiresIn === 'string' && DIGITS.test(expiresIn)
+      ? Number(expiresIn)
+      : (expiresIn ?? undefined)
   if (
     seconds !== undefined &&
     !(typeof seconds === 'number' && seconds >= 0 && seconds < Infinity)

@@ -15,6 +15,8 @@ describe('readBearerError', () => {
     ['Basic realm="x", error="insufficient_scope", Bearer realm="y"', undefined],
     ['DPoP error="invalid_token", Bearer realm="y"', undefined],
     ['Bearer', undefined],
+    // Parameters before any scheme belong to no challenge.
+    ['error="insufficient_scope"', undefined],
     ['Bearer realm="api"', undefined],
   ])('reads %s as %s', (header, expected) => {
     expect(readBearerError(header)).toBe(expected)
