@@ -49,11 +49,9 @@ export function decodeSession(raw: unknown): StoredSession | null {
   let data: unknown
   try {
     data = JSON.parse(raw)
-  } catch {
-    return null
-  }
-  if (typeof data !== 'object' || data === null) return null
-  const { v, tokens, lifetime, revision } = data as Record<string, unknown>
+  } catch {}
+  // Unparsable text leaves it undefined; any value but an object of this format is refused below.
+  const { v, tokens, lifetime, revision } = (data ?? {}) as Record<string, unknown>
   if (v !== FORMAT_VERSION || typeof tokens !== 'object' || tokens === null) return null
   const { accessToken, tokenType, refreshToken, expiresAt, scope, idToken } = tokens as Record<
     string,
@@ -100,20 +98,12 @@ function webStorage(kind: 'session' | 'local'): TokenStorage | undefined {
       remove: (key) => store.removeItem(key),
     }
   } catch {
-    return undefined
+    // Unusable storage: undefined, and the caller keeps the session in memory.
   }
 }
 
-function memoryStore(): SessionStore {
-  let current: StoredSession | null = null
-  return {
-    shared: false,
-    load: () => current,
-    save: (session) => {
-      current = session
-    },
-  }
-}
+/** Keeps nothing: the session itself is the memory, and the store is read only at start-up. */
+const memoryStore = (): SessionStore => ({ shared: false, load: () => null, save: () => undefined })
 
 /**
  * Creates the session store for the `storage` option. Entries are keyed by client id so two
