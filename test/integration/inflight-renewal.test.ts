@@ -135,6 +135,28 @@ describe('a call made while this tab renews', () => {
     expect(mock.counters.token).toBe(1)
   })
 
+  it('is in flight for a call made in the same turn as refresh()', async () => {
+    const sent: (string | null)[] = []
+    const auth = createClient({
+      fetch: (input, init) => {
+        if (String(input).startsWith(API_ORIGIN)) {
+          sent.push(new Headers(init?.headers).get('authorization'))
+        }
+        return globalThis.fetch(input, init)
+      },
+    })
+    auth.setTokens(mock.issueTokens())
+    // Past the start-up wait for a sibling's session: the call takes the path without an await.
+    await vi.advanceTimersByTimeAsync(1_000)
+
+    const renewal = auth.refresh()
+    const call = auth.fetch(`${API_ORIGIN}/me`)
+    const [tokens, response] = await advanceUntil(Promise.all([renewal, call]))
+
+    expect(response.status).toBe(200)
+    expect(sent).toEqual([`Bearer ${tokens.accessToken}`])
+  })
+
   it('inside the leeway starts one renewal and waits for it', async () => {
     const auth = createClient()
     const login = mock.issueTokens()
