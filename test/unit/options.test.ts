@@ -78,6 +78,9 @@ describe('createTokenClient options', () => {
     ['http://evil.example/127.0.0.1/token', false],
     ['http://evil.example?host=localhost', false],
     ['http://localhost@evil.example/token', false],
+    // Loopback allows plain http, not any other scheme.
+    ['ws://localhost/token', false],
+    ['ftp://127.0.0.1/token', false],
   ])('decides whether plain http to %s stays on the machine: %s', (url, loopback) => {
     const create = () => createTokenClient({ clientId: 'spa', tokenEndpoint: url, apiOrigins: [] })
     if (loopback) create().dispose()
