@@ -10,27 +10,19 @@ import { setImmediate as nextMacrotask } from 'node:timers/promises'
 import type { TokenClient } from 'freshtoken'
 import { describe, expect, it, vi } from 'vitest'
 import { collect, useClients } from '../mocks/harness.js'
-import { API_ORIGIN, CLIENT_ID, ISSUER, useMockEnvironment } from '../mocks/setup.js'
+import { API_ORIGIN, CLIENT_ID, MOCK_CLIENT_OPTIONS, useMockEnvironment } from '../mocks/setup.js'
 import { tabs } from '../mocks/tabs.js'
 import { advanceTo, stepUntilSettled, T0 } from '../mocks/time.js'
 
 const { mock } = useMockEnvironment()
 
-const { create: createClient, onCleanup } = useClients(
-  {
-    clientId: CLIENT_ID,
-    tokenEndpoint: `${ISSUER}/oauth/token`,
-    revocationEndpoint: `${ISSUER}/oauth/revoke`,
-    apiOrigins: [API_ORIGIN],
+const { create: createClient, onCleanup } = useClients(MOCK_CLIENT_OPTIONS, {
+  fakeTimers: T0,
+  teardown: () => {
+    vi.restoreAllMocks()
+    localStorage.clear()
   },
-  {
-    fakeTimers: T0,
-    teardown: () => {
-      vi.restoreAllMocks()
-      localStorage.clear()
-    },
-  },
-)
+})
 
 const RENEWAL_LOCK = `freshtoken:${CLIENT_ID}:renewal`
 

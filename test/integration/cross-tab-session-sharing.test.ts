@@ -9,28 +9,20 @@ import { setImmediate as nextMacrotask } from 'node:timers/promises'
 import type { TokenClient, TokenStorage } from 'freshtoken'
 import { describe, expect, it, vi } from 'vitest'
 import { collect, useClients } from '../mocks/harness.js'
-import { API_ORIGIN, CLIENT_ID, ISSUER, useMockEnvironment } from '../mocks/setup.js'
+import { API_ORIGIN, CLIENT_ID, MOCK_CLIENT_OPTIONS, useMockEnvironment } from '../mocks/setup.js'
 import { tabs } from '../mocks/tabs.js'
 import { stepUntilSettled, T0 } from '../mocks/time.js'
 
 const { mock } = useMockEnvironment()
 
-const { create: createClient } = useClients(
-  {
-    clientId: CLIENT_ID,
-    tokenEndpoint: `${ISSUER}/oauth/token`,
-    revocationEndpoint: `${ISSUER}/oauth/revoke`,
-    apiOrigins: [API_ORIGIN],
+const { create: createClient } = useClients(MOCK_CLIENT_OPTIONS, {
+  fakeTimers: T0,
+  teardown: () => {
+    vi.restoreAllMocks()
+    localStorage.clear()
+    sessionStorage.clear()
   },
-  {
-    fakeTimers: T0,
-    teardown: () => {
-      vi.restoreAllMocks()
-      localStorage.clear()
-      sessionStorage.clear()
-    },
-  },
-)
+})
 
 /** Advances fake time in 10 ms steps until `promise` settles (at most `limit` ms). */
 const advanceUntil = stepUntilSettled(10)

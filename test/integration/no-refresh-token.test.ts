@@ -5,20 +5,15 @@
  */
 import { describe, expect, it, vi } from 'vitest'
 import { collect, useClients } from '../mocks/harness.js'
-import { API_ORIGIN, CLIENT_ID, ISSUER, useMockEnvironment } from '../mocks/setup.js'
+import { API_ORIGIN, MOCK_CLIENT_OPTIONS, useMockEnvironment } from '../mocks/setup.js'
 import { T0 } from '../mocks/time.js'
 
 const { mock } = useMockEnvironment()
 
-const { create: createClient } = useClients(
-  {
-    clientId: CLIENT_ID,
-    tokenEndpoint: `${ISSUER}/oauth/token`,
-    revocationEndpoint: `${ISSUER}/oauth/revoke`,
-    apiOrigins: [API_ORIGIN],
-  },
-  { fakeTimers: T0, teardown: () => localStorage.clear() },
-)
+const { create: createClient } = useClients(MOCK_CLIENT_OPTIONS, {
+  fakeTimers: T0,
+  teardown: () => localStorage.clear(),
+})
 
 /** A login answered without a refresh token. */
 function loginWithoutRefreshToken() {

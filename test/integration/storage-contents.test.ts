@@ -6,26 +6,18 @@
 import type { TokenClient, TokenSet, TokenStorage } from 'freshtoken'
 import { describe, expect, it } from 'vitest'
 import { useClients } from '../mocks/harness.js'
-import { API_ORIGIN, CLIENT_ID, ISSUER, useMockEnvironment } from '../mocks/setup.js'
+import { CLIENT_ID, MOCK_CLIENT_OPTIONS, useMockEnvironment } from '../mocks/setup.js'
 import { stepUntilSettled, T0 } from '../mocks/time.js'
 
 const { mock } = useMockEnvironment({ accessTokenLifetime: 60_000 })
 
-const { create: createClient } = useClients(
-  {
-    clientId: CLIENT_ID,
-    tokenEndpoint: `${ISSUER}/oauth/token`,
-    revocationEndpoint: `${ISSUER}/oauth/revoke`,
-    apiOrigins: [API_ORIGIN],
+const { create: createClient } = useClients(MOCK_CLIENT_OPTIONS, {
+  fakeTimers: T0,
+  teardown: () => {
+    localStorage.clear()
+    sessionStorage.clear()
   },
-  {
-    fakeTimers: T0,
-    teardown: () => {
-      localStorage.clear()
-      sessionStorage.clear()
-    },
-  },
-)
+})
 
 const advanceUntil = stepUntilSettled(10)
 

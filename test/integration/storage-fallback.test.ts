@@ -8,21 +8,16 @@ import { setImmediate as nextMacrotask } from 'node:timers/promises'
 import type { TokenClient, TokenClientOptions } from 'freshtoken'
 import { describe, expect, it, vi } from 'vitest'
 import { useClients } from '../mocks/harness.js'
-import { API_ORIGIN, CLIENT_ID, ISSUER, useMockEnvironment } from '../mocks/setup.js'
+import { MOCK_CLIENT_OPTIONS, useMockEnvironment } from '../mocks/setup.js'
 import { tabs } from '../mocks/tabs.js'
 import { stepUntilSettled, T0 } from '../mocks/time.js'
 
 const { mock } = useMockEnvironment()
 
-const { create: createClient } = useClients(
-  {
-    clientId: CLIENT_ID,
-    tokenEndpoint: `${ISSUER}/oauth/token`,
-    revocationEndpoint: `${ISSUER}/oauth/revoke`,
-    apiOrigins: [API_ORIGIN],
-  },
-  { fakeTimers: T0, teardown: () => vi.unstubAllGlobals() },
-)
+const { create: createClient } = useClients(MOCK_CLIENT_OPTIONS, {
+  fakeTimers: T0,
+  teardown: () => vi.unstubAllGlobals(),
+})
 
 const advanceUntil = stepUntilSettled(10)
 

@@ -14,6 +14,13 @@ export const ISSUER = 'https://auth.example.com'
 export const API_ORIGIN = 'https://api.example.com'
 /** The default mock's public client. */
 export const CLIENT_ID = 'spa'
+/** A client of the default mock: its token and revocation endpoints, tokens for the mock API. */
+export const MOCK_CLIENT_OPTIONS = {
+  clientId: CLIENT_ID,
+  tokenEndpoint: `${ISSUER}/oauth/token`,
+  revocationEndpoint: `${ISSUER}/oauth/revoke`,
+  apiOrigins: [API_ORIGIN],
+}
 
 /** A mock token server and an msw node server serving its handlers. */
 export interface MockEnvironment {
