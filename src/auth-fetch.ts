@@ -29,6 +29,8 @@ function requestUrl(input: RequestInfo | URL): URL | undefined {
  * Prepares the attempts of one call. A bodiless call is re-sent with fresh headers; a call with
  * a body goes through a `Request` template that is cloned per attempt, so the same bytes are
  * sent twice. A `ReadableStream` body cannot be replayed: `undefined` is returned for the retry.
+ * A `Request` input's body counts unless `init.body` replaces it (`null` does not: fetch then
+ * sends the `Request`'s body).
  */
 function prepare(
   fetch: FetchFunction,
@@ -37,9 +39,7 @@ function prepare(
   headers: Headers | undefined,
 ): [first: Attempt, retry: Attempt | undefined] {
   const body = init?.body
-  const hasBody =
-    (body !== undefined && body !== null) ||
-    (body === undefined && input instanceof Request && input.body !== null)
+  const hasBody = body != null || (input instanceof Request && input.body !== null)
   if (!hasBody) {
     // fetch copies the headers when called, so one Headers object serves both attempts.
     // A plain object when the call has no headers of its own: the cheapest form for fetch.
