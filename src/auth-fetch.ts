@@ -75,8 +75,8 @@ function prepare(
  * `insufficient_scope` is returned as is: a renewed token with the same scope would not help.
  * Neither is a 401 retried while the API rejects renewed tokens too (the refresher's breaker).
  *
- * The common call (a token that needs no renewal, no body, no headers of its own) takes a path
- * with no `await` and, for an absolute URL string, no URL parsing.
+ * The common call (a token that needs no renewal, a URL string, no headers of its own, with or
+ * without a body) takes a path with no `await` and, for an absolute URL, no URL parsing.
  *
  * @param options - resolved client options
  * @param refresher - the single-flight refresher
@@ -173,9 +173,7 @@ export function createAuthFetch(
     try {
       if (!isAllowed(input)) return fetch(input, init)
       const token =
-        init?.headers === undefined && init?.body == null && typeof input === 'string'
-          ? refresher.tokenNow()
-          : undefined
+        init?.headers === undefined && typeof input === 'string' ? refresher.tokenNow() : undefined
       return token === undefined
         ? send(input, init)
         : attempt(token, prepare(fetch, input, init, undefined), init?.signal)

@@ -112,6 +112,20 @@ describe('calls already on their way when a renewal starts', () => {
     expect(mock.log.token[0]?.at).toBeLessThan(T0 + 3_200)
     await advanceUntil(slow)
   })
+
+  it('does not wait for a call that already failed on the network', async () => {
+    const a = createClient()
+    a.setTokens(mock.issueTokens())
+    mock.injectFault({ type: 'network-error', target: 'api' })
+    const failed = await advanceUntil(a.fetch(`${API_ORIGIN}/me`).catch((error: unknown) => error))
+    // happy-dom's network failure (a browser's is a TypeError).
+    expect(failed).toMatchObject({ name: 'NetworkError' })
+    const at = Date.now()
+
+    await advanceUntil(a.refresh())
+
+    expect(mock.log.token[0]?.at).toBeLessThan(at + 100)
+  })
 })
 
 describe('a call made while this tab renews', () => {
