@@ -4,10 +4,11 @@
  *
  * - No `globalSetup`: test/global-setup.ts rebuilds `dist/` when the sources are newer, and in a
  *   Stryker sandbox they always are (every mutant run would start with a build).
- * - Unit, integration, interop and property tests only. The end-to-end and package tests load the
- *   built package, which no mutant of `src/` reaches; the simulations in test/sim and the Django
- *   OAuth Toolkit interop test (an external server, renewals in real time) are too slow to run
- *   for every mutant.
+ * - Unit, integration, interop and property tests, the simulator's regression seeds and 250 of
+ *   its seeds (test/sim/mutate.sim.ts): the tabs of the simulation are where the cross-tab code
+ *   meets every order of events. The end-to-end and package tests load the built package, which
+ *   no mutant of `src/` reaches; the Django OAuth Toolkit interop test (an external server,
+ *   renewals in real time) is too slow to run for every mutant.
  * - One fixed fast-check seed (test/property/fixed-seed.ts), so results do not vary between runs.
  */
 import { configDefaults, defineConfig } from 'vitest/config'
@@ -22,6 +23,8 @@ export default defineConfig({
       'test/integration/**/*.test.ts',
       'test/interop/**/*.test.ts',
       'test/property/**/*.test.ts',
+      'test/sim/regressions.test.ts',
+      'test/sim/mutate.sim.ts',
     ],
     exclude: [
       ...configDefaults.exclude,
