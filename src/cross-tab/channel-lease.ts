@@ -27,6 +27,7 @@ export function createChannelLease(
 ): ChannelLease {
   const id = Math.random().toString(36).slice(2)
   let holding = false
+  /** This tab's latest claim; marking an earlier one lost (after its window) changes nothing. */
   let claim: { at: number; lost: boolean } | undefined
   /** Siblings that claimed or hold the lease, with when their claim lapses. */
   const siblings = new Map<string, number>()
@@ -74,16 +75,12 @@ export function createChannelLease(
             await pause(busyUntil - Date.now(), signal, true)
             continue
           }
-          siblings.clear()
+          // Every sibling's claim has lapsed by now: the map holds only those heard from here on.
           const mine = { at: Date.now(), lost: false }
           claim = mine
           claimed = true
           post({ type: 'claim', id, at: mine.at })
-          try {
-            await pause(claimWindow, signal, false)
-          } finally {
-            claim = undefined
-          }
+          await pause(claimWindow, signal, false)
           if (mine.lost) continue
           // Whoever claimed meanwhile lost to this claim and waits for its release.
           siblings.clear()
