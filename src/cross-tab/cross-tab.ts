@@ -38,14 +38,19 @@ type TabMessage =
 export interface CrossTab {
   /**
    * Runs `renew` so that no sibling renews at the same time. Resolves to `undefined`, without
-   * calling `renew`, when the session moved on from `generation` meanwhile (a sibling renewed and
-   * this tab adopted its tokens, or the session ended).
+   * calling `renew`, when the lock came but the session had moved on from `generation` (a sibling
+   * renewed and this tab adopted its tokens, or the session ended). Rejects with
+   * `TokenEndpointUnavailableError` when the wait for the lock was stopped: it ran out, or the
+   * session changed (which the caller, seeing a new generation, takes as moved on).
    */
   exclusive(
     generation: number,
     renew: (stored: StoredSession) => Promise<StoredSession | undefined>,
   ): Promise<StoredSession | undefined>
-  /** Tells siblings about a change this tab made, and stops waits the change made pointless. */
+  /**
+   * Tells siblings about a change this tab made, and stops every wait for the lock: each was for
+   * the session state the change replaced.
+   */
   changed?(change?: SessionChange): void
   /** Tells siblings that token requests pause until `until` (epoch ms), after `failures`. */
   paused?(until: number, failures: number): void
@@ -119,7 +124,8 @@ export function createCrossTab(
   const lock: RenewalLock = lease
     ? { acquire: async (signal) => (await lease).acquire(signal) }
     : createWebLock(locks as LockManager, `${name}:renewal`)
-  const waits = new Set<{ readonly generation: number; readonly stop: AbortController }>()
+  /** The waits for the renewal lock: each is for a session state that any change replaces. */
+  const waits = new Set<AbortController>()
   let answered: (() => void) | undefined
   let leave: (() => void) | undefined
   /** The lock kept for the hand-off after this tab's last renewal: its next renewal reuses it. */
@@ -254,18 +260,18 @@ export function createCrossTab(
   globalThis.addEventListener?.('pageshow', onPageShow)
 
   /**
-   * Waits for the renewal lock on behalf of a renewal from `generation`; resolves to `undefined`
-   * when the wait was stopped: the session moved on (see `changed`), the client was closed, or
-   * {@link LOCK_WAIT} ran out. Rejects only when the lock API itself fails.
+   * Waits for the renewal lock; resolves to `undefined` when the wait was stopped: the session
+   * changed (see `changed`), the client was closed, or {@link LOCK_WAIT} ran out. Rejects only
+   * when the lock API itself fails.
    */
-  async function waitForLock(generation: number): Promise<(() => void) | undefined> {
-    const wait = { generation, stop: new AbortController() }
+  async function waitForLock(): Promise<(() => void) | undefined> {
+    const wait = new AbortController()
     waits.add(wait)
-    const timer = setTimeout(() => wait.stop.abort(), LOCK_WAIT)
+    const timer = setTimeout(() => wait.abort(), LOCK_WAIT)
     try {
-      return await lock.acquire(wait.stop.signal)
+      return await lock.acquire(wait.signal)
     } catch (error) {
-      if (wait.stop.signal.aborted) return undefined
+      if (wait.signal.aborted) return undefined
       throw error
     } finally {
       clearTimeout(timer)
@@ -280,13 +286,14 @@ export function createCrossTab(
       if (closed) throw new NoSessionError('disposed client')
       let release: (() => void) | undefined
       try {
-        release = takeKept() ?? (await waitForLock(generation))
+        release = takeKept() ?? (await waitForLock())
       } catch {
         // A lock API that fails outright (an opaque origin) leaves this tab to renew alone.
         return renew(session.current())
       }
+      // A session that changed meanwhile needs no renewal from here: the renewal sees that and
+      // drops this failure.
       if (release === undefined) {
-        if (generation !== session.generation) return undefined
         throw new TokenEndpointUnavailableError('renewal lock not granted in time')
       }
       holding = true
@@ -314,7 +321,7 @@ export function createCrossTab(
     siblingRenewal: () =>
       sibling && Date.now() - sibling.at < SIBLING_RENEWAL_LAPSE ? sibling.done : undefined,
     changed(change) {
-      for (const wait of waits) if (wait.generation !== session.generation) wait.stop.abort()
+      for (const wait of waits) wait.abort()
       // This tab has a session state of its own now (a login, an adopted one): nothing to wait for.
       answered?.()
       if (change === undefined) return
@@ -328,7 +335,7 @@ export function createCrossTab(
       closed = true
       channel.onmessage = null
       globalThis.removeEventListener?.('pageshow', onPageShow)
-      for (const wait of waits) wait.stop.abort()
+      for (const wait of waits) wait.abort()
       presence.abort()
       leave?.()
       // A renewal under way (its request, then the hand-off) still shares its result first.

@@ -182,7 +182,10 @@ describe('a renewal lock that is not released', () => {
     await vi.advanceTimersByTimeAsync(40_000 - 1)
     expect(errors).toEqual([])
     await vi.advanceTimersByTimeAsync(1)
-    await expect(renewal).rejects.toMatchObject({ code: 'token_endpoint_unavailable' })
+    await expect(renewal).rejects.toMatchObject({
+      code: 'token_endpoint_unavailable',
+      message: 'renewal lock not granted in time',
+    })
     expect(errors).toHaveLength(1)
     expect(mock.counters.token).toBe(0)
     expect(auth.tokens).toBe(login)

@@ -393,7 +393,10 @@ describe('a disposed tab', () => {
     await deliver()
     a.dispose()
 
-    await expect(a.refresh()).rejects.toMatchObject({ code: 'no_session' })
+    await expect(a.refresh()).rejects.toMatchObject({
+      code: 'no_session',
+      message: 'disposed client',
+    })
     expect(mock.counters.token).toBe(0)
     // The sibling still has the session and renews it.
     await b.refresh()
