@@ -58,6 +58,8 @@ export interface Session {
   endedInSibling(type: 'logout' | 'expired', revision: number): boolean
   /** The revision of the last session known to have ended here or in a sibling (0: none). */
   readonly ended: number
+  /** How that session ended: `expired` stays so after a `logout()` that came later. */
+  readonly endedBy: 'logout' | 'expired'
   /** Forgets the session (`logout`); returns whether one was active. */
   clear(fromSibling?: boolean): boolean
 }
@@ -89,6 +91,7 @@ export function createSession(
   let restoring = 0
   /** The revision of the last session that ended here: a late message about it is not adopted. */
   let ended = 0
+  let endedBy: 'logout' | 'expired' = 'logout'
 
   function persist(stored: StoredSession | null, fromSibling: boolean): void {
     if (fromSibling && store.shared) return
@@ -130,6 +133,7 @@ export function createSession(
    */
   const end = (type: 'logout' | 'expired', fromSibling: boolean): boolean => {
     const wasActive = state.status === 'active'
+    if (wasActive) endedBy = type
     ended = Math.max(ended, revision())
     generation++
     state = { status: type === 'logout' ? 'none' : 'expired' }
@@ -201,7 +205,11 @@ export function createSession(
     get ended() {
       return ended
     },
+    get endedBy() {
+      return endedBy
+    },
     endedInSibling(type, at) {
+      if (at > ended) endedBy = type
       ended = Math.max(ended, at)
       return state.status === 'active' && revision() <= at && end(type, true) && type === 'logout'
     },

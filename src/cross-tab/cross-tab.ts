@@ -162,8 +162,9 @@ export function createCrossTab(
           post({ type: 'session', session: encodeSession(state.stored) })
         } else if (session.ended) {
           // A tab that missed the end of the session (in the back/forward cache, or restored
-          // from its own sessionStorage) hears it now.
-          post({ type: state.status === 'expired' ? 'expired' : 'logout', revision: session.ended })
+          // from its own sessionStorage) hears it now, and how: a session that expired stays
+          // expired after a logout() here that found it already ended.
+          post({ type: session.endedBy, revision: session.ended })
         }
         break
       case 'session': {

@@ -68,6 +68,14 @@ export const KNOWN_BUGS = {
       'messages, a crash during the hand-off).',
     signature: 'the presenting tab already held a newer state of the same session when it sent',
   },
+  'expired-answered-as-logout': {
+    fixed: true,
+    title:
+      "A tab whose session expired (a sibling's invalid_grant) and that then called logout() " +
+      "answered a later tab's hello with 'logout': the tab back from the back/forward cache " +
+      "fired 'logout' for a session no logout() had ended (seed 20732).",
+    signature: "a tab fires 'logout' after a 'logout' message from a tab whose session had expired",
+  },
   'lease-unanswered-claim': {
     fixed: false,
     title:

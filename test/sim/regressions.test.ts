@@ -171,6 +171,24 @@ const REGRESSIONS: readonly Regression[] = [
     },
   },
   {
+    seed: 20732,
+    bug: 'expired-answered-as-logout',
+    options: {
+      ...base,
+      tabs: 2,
+      storage: 'custom',
+      webLocks: true,
+      lifetime: 10_000,
+      messages: 'fast',
+      latency: 'wan',
+      faults: 'lossy',
+      faultWindow: [3_013, 11_754],
+      chaos: 'normal',
+      duration: 50_000,
+      actionEvery: 3_019,
+    },
+  },
+  {
     seed: 1670,
     bug: 'lease-unanswered-claim',
     options: {
