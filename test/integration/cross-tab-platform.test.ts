@@ -6,6 +6,7 @@
 import { describe, expect, it, vi } from 'vitest'
 import { useClients } from '../mocks/harness.js'
 import { MOCK_CLIENT_OPTIONS, useMockEnvironment } from '../mocks/setup.js'
+import { tabs } from '../mocks/tabs.js'
 import { stepUntilSettled, T0 } from '../mocks/time.js'
 
 const { mock } = useMockEnvironment()
@@ -109,5 +110,24 @@ describe('a client disposed after a renewal', () => {
     await vi.advanceTimersByTimeAsync(5_000)
 
     expect(vi.getTimerCount()).toBe(0)
+  })
+})
+
+describe('pageshow', () => {
+  it('makes a tab ask its siblings again only when the page comes back from the back/forward cache', async () => {
+    const auth = createClient()
+    auth.setTokens(mock.issueTokens())
+    await advanceUntil(auth.getAccessToken())
+    const hellos = () =>
+      tabs.posted.filter(([, data]) => (data as { type?: unknown }).type === 'hello').length
+    const before = hellos()
+
+    window.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: false }))
+    await advanceUntil(auth.getAccessToken())
+    expect(hellos()).toBe(before)
+
+    window.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: true }))
+    await advanceUntil(auth.getAccessToken())
+    expect(hellos()).toBe(before + 1)
   })
 })
