@@ -269,6 +269,23 @@ describe('a call made while a sibling tab renews', () => {
     expect(mock.counters.token).toBe(1)
   })
 
+  it('stops waiting as soon as the sibling says its renewal ended the session', async () => {
+    const a = createClient()
+    const b = createClient()
+    a.setTokens(mock.issueTokens())
+    await advanceUntil(b.getAccessToken())
+    mock.revokeRefreshTokens()
+    mock.injectFault({ type: 'latency', ms: 1_000 })
+    a.refresh().catch(() => undefined)
+    await nextMacrotask()
+
+    const failure = await advanceUntil(b.fetch(`${API_ORIGIN}/me`).catch((error: unknown) => error))
+
+    expect(failure).toMatchObject({ code: 'session_expired' })
+    expect(Date.now()).toBeLessThan(T0 + 1_100)
+    expect(mock.counters.api).toBe(0)
+  })
+
   it('waits at most 5 s for a sibling that went silent, then goes with the still-valid token', async () => {
     const a = createClient()
     const b = createClient()
@@ -291,5 +308,10 @@ describe('a call made while a sibling tab renews', () => {
     expect(mock.log.api[0]?.at).toBeGreaterThanOrEqual(T0 + 5_000)
     expect(mock.log.api[0]?.at).toBeLessThan(T0 + 5_100)
     expect(b.tokens?.accessToken).toBe(login.access_token)
+
+    // The silent sibling's renewal has lapsed: a later call does not wait for it again.
+    const later = Date.now()
+    expect((await advanceUntil(b.fetch(`${API_ORIGIN}/me`))).status).toBe(200)
+    expect(mock.log.api[1]?.at).toBeLessThan(later + 100)
   })
 })
