@@ -329,6 +329,16 @@ describe('isolation', () => {
     expect(other.tokens).toEqual(othersLogin)
     expect(seenByOther).toEqual([othersLogin])
   })
+
+  it('does not count the tabs of another client id as siblings to wait for', async () => {
+    openTabs(2)
+    await deliver()
+    const other = createClient({ clientId: 'other-app' })
+    const call = other.getAccessToken()
+    // No fake time passes: no sibling of its own exists, so it waits for no answer.
+    expect(await settledWithoutTime(call)).toBe(true)
+    await expect(call).rejects.toMatchObject({ code: 'no_session' })
+  })
 })
 
 describe('garbage on the channel', () => {
