@@ -93,6 +93,39 @@ describe('a login in one tab', () => {
     expect(mock.counters.token).toBe(0)
   })
 
+  it('is read from localStorage by a tab opened later, which then asks its siblings nothing first', async () => {
+    const [a] = openTabs(1, { storage: 'local' }) as [TokenClient]
+    const tokens = a.setTokens(mock.issueTokens())
+    await deliver()
+    tabs.messageDelay = 50
+
+    const late = createClient({ storage: 'local' })
+    const call = late.getAccessToken()
+
+    // No fake time passes: the stored session serves at once, though a sibling is open.
+    expect(await settledWithoutTime(call)).toBe(true)
+    expect(await call).toBe(tokens.accessToken)
+  })
+
+  it('is handed to a tab opened later when the shared store could not keep it (storage full)', async () => {
+    const full = {
+      get: () => null,
+      set: () => {
+        throw new DOMException('The quota has been exceeded.', 'QuotaExceededError')
+      },
+      remove: () => undefined,
+    }
+    const [a] = openTabs(1, { storage: full }) as [TokenClient]
+    const tokens = a.setTokens(mock.issueTokens())
+    await deliver()
+    tabs.messageDelay = 50
+
+    const late = createClient({ storage: full })
+
+    expect(await advanceUntil(late.getAccessToken(), 150)).toBe(tokens.accessToken)
+    expect(mock.counters.token).toBe(0)
+  })
+
   it('does not keep a lone tab without a session waiting for a sibling that cannot answer', async () => {
     const [auth] = openTabs(1) as [TokenClient]
     const call = auth.getAccessToken()
