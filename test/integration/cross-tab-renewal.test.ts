@@ -170,6 +170,27 @@ describe('proactive renewal in several tabs', () => {
   })
 })
 
+describe("a sibling's successful renewal", () => {
+  it('clears the failures this tab counted, so its next failure pauses it for 1 s, not 2 s', async () => {
+    const [a, b] = (await loggedInTabs(2)) as [TokenClient, TokenClient]
+    // One failed request (503): the renewing tab retries in place after about 1 s and succeeds;
+    // the sibling heard of the failure, then of the new tokens.
+    mock.injectFault({ type: 'status', status: 503 })
+    const renewed = await advanceUntil(a.refresh())
+    expect(b.tokens).toEqual(renewed)
+
+    mock.injectFault({ type: 'status', status: 503 })
+    await advanceUntil(b.refresh())
+
+    const log = mock.log.token.map(({ at, status }) => [at, status] as const)
+    expect(log.map(([, status]) => status)).toEqual([503, 200, 503, 200])
+    const [failedAt, retriedAt] = [log[2]?.[0] ?? 0, log[3]?.[0] ?? 0]
+    // A first failure's pause is 1 s, up to 20 % shorter; a second one's is 2 s.
+    expect(retriedAt - failedAt).toBeGreaterThanOrEqual(800)
+    expect(retriedAt - failedAt).toBeLessThan(1_100)
+  })
+})
+
 describe('a renewal lock that is not released', () => {
   it('makes a renewal give up after 40 s with token_endpoint_unavailable, keeping the session', async () => {
     const [auth] = (await loggedInTabs(1)) as [TokenClient]
