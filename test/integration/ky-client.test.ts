@@ -62,6 +62,20 @@ it('renews once on a 401 and retries a JSON post with the same body', async () =
   expect(mock.counters).toMatchObject({ token: 1, api: 2, api401: 1 })
 })
 
+it('lets ky retry a GET after a network failure, with the same token', async () => {
+  vi.useFakeTimers()
+  const auth = createClient()
+  const session = mock.issueTokens()
+  auth.setTokens(session)
+  mock.injectFault({ type: 'network-error', target: 'api' })
+
+  const me = await settle(auth.ky.get(`${API_ORIGIN}/me`).json())
+
+  expect(me).toMatchObject({ status: 'fulfilled', value: { sub: 'user-1' } })
+  // The mock counts the request it failed and the retry it answered.
+  expect(mock.counters).toMatchObject({ api: 2, api401: 0, token: 0 })
+})
+
 it('leaves a 404 from the API as ky’s HTTPError, not an AuthError', async () => {
   const auth = createClient()
   auth.setTokens(mock.issueTokens())

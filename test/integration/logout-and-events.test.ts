@@ -440,6 +440,21 @@ describe('events', () => {
     expect(reportError).toHaveBeenCalledTimes(11)
   })
 
+  it('keeps the lifecycle going when a listener throws and the page has no reportError', () => {
+    vi.stubGlobal('reportError', undefined)
+    const auth = createClient()
+    auth.on('tokens', () => {
+      throw new Error('listener bug')
+    })
+    const after: unknown[] = []
+    auth.on('tokens', (tokens) => after.push(tokens))
+
+    const tokens = auth.setTokens(mock.issueTokens())
+
+    expect(auth.tokens).toBe(tokens)
+    expect(after).toEqual([tokens])
+  })
+
   it('setTokens still starts the session when a tokens listener throws', () => {
     const reportError = vi.fn()
     vi.stubGlobal('reportError', reportError)

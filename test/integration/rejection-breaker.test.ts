@@ -31,13 +31,21 @@ interface Reported {
   readonly at: number
 }
 
-/** Reads the `token_rejected` errors `auth` reports from now on. */
+/**
+ * Reads the `token_rejected` errors `auth` reports from now on; every `'error'` payload must be
+ * an `Error`.
+ */
 function rejections(auth: TokenClient): () => Reported[] {
   const reported: Reported[] = []
+  const notErrors: unknown[] = []
   auth.on('error', (error) => {
     if (error instanceof TokenRejectedError) reported.push({ error, at: Date.now() })
+    else if (!(error instanceof Error)) notErrors.push(error)
   })
-  return () => reported
+  return () => {
+    expect(notErrors).toEqual([])
+    return reported
+  }
 }
 
 /** Calls the API every `every` ms until stopped; collects every outcome (0 for a rejection). */
