@@ -5,7 +5,7 @@
  */
 import { describe, expect, it, vi } from 'vitest'
 import { useClients } from '../mocks/harness.js'
-import { MOCK_CLIENT_OPTIONS, useMockEnvironment } from '../mocks/setup.js'
+import { CLIENT_ID, MOCK_CLIENT_OPTIONS, useMockEnvironment } from '../mocks/setup.js'
 import { stepUntilSettled, T0 } from '../mocks/time.js'
 
 const { mock, serve } = useMockEnvironment()
@@ -43,6 +43,25 @@ describe('a renewal whose first request meets a 503', () => {
 
     expect(result).toBe(login)
     expect(auth.tokens).toBe(login)
+    expect(mock.counters.token).toBe(1)
+  })
+
+  it('stops waiting in place when a sibling makes the pause long, and fails at once', async () => {
+    const auth = createClient()
+    auth.setTokens(mock.issueTokens())
+    mock.injectFault({ type: 'status', status: 503 })
+    const renewal = auth.refresh().catch((error: unknown) => error)
+    await vi.waitFor(() => expect(mock.counters.token).toBe(1))
+    const started = Date.now()
+
+    // A sibling's requests failed five times in a row: token requests pause for a minute.
+    const sibling = new BroadcastChannel(`freshtoken:${CLIENT_ID}`)
+    sibling.postMessage({ type: 'backoff', until: Date.now() + 60_000, failures: 5 })
+    const failure = await advanceUntil(renewal)
+    sibling.close()
+
+    expect(failure).toMatchObject({ code: 'token_endpoint_unavailable' })
+    expect(Date.now() - started).toBeLessThan(1_100)
     expect(mock.counters.token).toBe(1)
   })
 })
