@@ -6,6 +6,7 @@ import {
   SessionExpiredError,
   TokenEndpointError,
   TokenEndpointUnavailableError,
+  TokenRejectedError,
 } from 'freshtoken'
 import { describe, expect, it } from 'vitest'
 
@@ -38,5 +39,43 @@ describe('errors', () => {
     expect(isAuthError(foreign)).toBe(true)
     expect(isAuthError(new Error('x'))).toBe(false)
     expect(isAuthError({ name: 'AuthError', code: 'no_session' })).toBe(false)
+  })
+
+  it.each([
+    ['AuthError', 'no_session', true],
+    ['TokenEndpointError', 'token_endpoint_error', true],
+    ['TokenEndpointUnavailableError', 'token_endpoint_unavailable', true],
+    ['TokenRejectedError', 'token_rejected', true],
+    ['NoSessionError', undefined, false],
+    ['NoSessionError', 7, false],
+    ['MyNoSessionError', 'no_session', false],
+    ['NoSessionErrorLike', 'no_session', false],
+    ['TypeError', 'no_session', false],
+  ] as const)(
+    'takes a foreign Error named %s with code %s for an AuthError: %s',
+    (name, code, is) => {
+      const foreign = Object.assign(new Error('x'), { name, code })
+      expect(isAuthError(foreign)).toBe(is)
+    },
+  )
+
+  it('takes any subclass of AuthError for one, whatever its name', () => {
+    class AppAuthError extends AuthError {
+      override name = 'AppAuthError'
+    }
+    expect(isAuthError(new AppAuthError('no_session', 'signed out by the app'))).toBe(true)
+  })
+
+  it('says what each default means, and names the base class', () => {
+    expect(new NoSessionError().message).toBe('No session: call setTokens() first')
+    expect(new SessionExpiredError().message).toBe('Session expired: invalid_grant')
+    expect(new AuthError('no_session', 'm').name).toBe('AuthError')
+    const rejected = new TokenRejectedError(1_000)
+    expect(rejected).toMatchObject({
+      name: 'TokenRejectedError',
+      code: 'token_rejected',
+      retryAt: 1_000,
+      message: 'The API rejected a renewed token: renewals on 401 pause',
+    })
   })
 })
