@@ -54,6 +54,22 @@ describe('finding the endpoints', () => {
     expect(openid.counters).toMatchObject({ discovery: 2, token: 1, tokenSuccess: 1 })
   })
 
+  it.each([
+    ['a number', 5],
+    ['null', null],
+  ])(
+    'falls back to OpenID when the RFC 8414 URL answers JSON that is not an object: %s',
+    async (_, body) => {
+      mock.injectFault({ type: 'body', body, target: 'discovery' })
+      const auth = createClient()
+      auth.setTokens(mock.issueTokens())
+
+      await auth.refresh()
+
+      expect(mock.counters).toMatchObject({ discovery: 2, token: 1, tokenSuccess: 1 })
+    },
+  )
+
   it('falls back to OpenID when the RFC 8414 URL answers without CORS headers (a browser network error)', async () => {
     // Many servers publish only OpenID metadata with CORS; their RFC 8414 URL is a plain 404
     // page without CORS headers, which a browser reports to the page as a network error
@@ -165,6 +181,7 @@ describe('the issuer check (RFC 8414 §3.3)', () => {
     await expect(auth.refresh()).rejects.toMatchObject({
       name: 'DiscoveryError',
       code: 'discovery_failed',
+      message: `metadata at ${ISSUER}/.well-known/oauth-authorization-server: "issuer" does not match the configured issuer`,
     })
     expect(evil.counters.token).toBe(0)
     // The session is kept: the app can still use its current access token.
@@ -192,7 +209,12 @@ describe('the issuer check (RFC 8414 §3.3)', () => {
     const insecure = serve({ metadata: { token_endpoint: 'http://auth.example.com/oauth/token' } })
     const auth = createClient()
     auth.setTokens(insecure.issueTokens())
-    await expect(auth.refresh()).rejects.toMatchObject({ code: 'discovery_failed' })
+    await expect(auth.refresh()).rejects.toMatchObject({
+      code: 'discovery_failed',
+      message: expect.stringMatching(
+        /^metadata at https:\/\/auth\.example\.com\/\.well-known\/oauth-authorization-server: .*token_endpoint/,
+      ),
+    })
     expect(insecure.counters.token).toBe(0)
   })
 })
@@ -252,7 +274,10 @@ describe('after a failure', () => {
     auth.on('error', (error) => errors.push(error))
     mock.injectFault({ type: 'status', status: 404, target: 'discovery', times: 2 })
 
-    await expect(auth.refresh()).rejects.toMatchObject({ code: 'discovery_failed' })
+    await expect(auth.refresh()).rejects.toMatchObject({
+      code: 'discovery_failed',
+      message: `no metadata for issuer ${ISSUER}: the last document answered HTTP 404 without a JSON object`,
+    })
     expect(mock.counters).toMatchObject({ discovery: 2, token: 0 })
     expect(errors).toEqual([expect.objectContaining({ code: 'discovery_failed' })])
 
@@ -298,6 +323,9 @@ describe('after a failure', () => {
     await expect(advanceUntil(auth.refresh())).rejects.toMatchObject({
       name: 'DiscoveryError',
       code: 'discovery_failed',
+      message: expect.stringMatching(
+        /^no metadata for issuer https:\/\/auth\.example\.com: the last document could not be read \(.+\)$/,
+      ),
     })
     expect(mock.counters.token).toBe(0)
     // One request to the RFC 8414 URL, then one to the OpenID URL: retries are the refresher's,

@@ -101,6 +101,11 @@ describe('a lease alone', () => {
     expect(acquired.settled).toBe(true)
     expect(sent).toHaveLength(1)
   })
+  it('takes a held or claim message before its own first claim in its stride', async () => {
+    const { at } = group(1)
+    expect(() => at(0).receive({ type: 'held', id: 'sibling' })).not.toThrow()
+    expect(() => at(0).receive({ type: 'claim', id: 'sibling', at: T0 })).not.toThrow()
+  })
 })
 
 describe('two tabs', () => {
