@@ -238,4 +238,22 @@ describe('createSession', () => {
     expect(session.ended).toBe(10)
     expect(session.adopt(stored('a', 10))).toBe(false)
   })
+
+  it('remembers how the newest ended session ended, heard of or ended here', () => {
+    const { session } = start()
+    session.endedInSibling('expired', 5)
+    expect(session.endedBy).toBe('expired')
+    session.endedInSibling('logout', 5)
+    session.endedInSibling('logout', 3)
+    expect(session.endedBy).toBe('expired')
+    session.endedInSibling('logout', 9)
+    expect(session.endedBy).toBe('logout')
+
+    // An expiry here stays the answer after a logout() that found the session already ended.
+    session.adopt(stored('a', 12))
+    session.expire(session.generation)
+    session.clear()
+    expect(session.state).toEqual({ status: 'none' })
+    expect(session.endedBy).toBe('expired')
+  })
 })
