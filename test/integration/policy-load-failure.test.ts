@@ -3,8 +3,8 @@
  * own server is unreachable, a deploy removed the old chunk), the call gets its 401 `Response` as
  * it is and the session is kept; the next 401 tries to load it again.
  */
-import { createTokenClient } from 'freshtoken'
 import { afterEach, expect, it, vi } from 'vitest'
+import { STUB_API as API, createStubbedClient } from '../mocks/stub-client.js'
 
 let loads = 0
 vi.mock('../../src/rejection-policy.js', async (importOriginal) => {
@@ -15,34 +15,16 @@ vi.mock('../../src/rejection-policy.js', async (importOriginal) => {
   return importOriginal()
 })
 
-const API = 'https://api.example.com'
-const TOKEN_ENDPOINT = 'https://auth.example.com/token'
-
 let dispose = (): void => undefined
 afterEach(() => dispose())
 
 it('returns the 401 when the policy cannot be loaded, and loads it at the next 401', async () => {
-  const sent: string[] = []
-  const auth = createTokenClient({
-    clientId: 'spa',
-    tokenEndpoint: TOKEN_ENDPOINT,
-    apiOrigins: [API],
-    crossTab: false,
-    fetch: async (input, init) => {
-      const request = new Request(input, init)
-      if (request.url === TOKEN_ENDPOINT) {
-        sent.push('token')
-        return Response.json({ access_token: 'at-2', token_type: 'Bearer', refresh_token: 'rt-2' })
-      }
-      const authorization = request.headers.get('authorization') ?? ''
-      sent.push(authorization)
-      return authorization === 'Bearer at-2'
-        ? new Response('ok')
-        : new Response(null, { status: 401, headers: { 'WWW-Authenticate': 'Bearer' } })
-    },
-  })
+  const { auth, sent } = createStubbedClient((request) =>
+    request.headers.get('authorization') === 'Bearer at-2'
+      ? new Response('ok')
+      : new Response(null, { status: 401, headers: { 'WWW-Authenticate': 'Bearer' } }),
+  )
   dispose = () => auth.dispose()
-  auth.setTokens({ access_token: 'at-1', token_type: 'Bearer', refresh_token: 'rt-1' })
 
   const first = await auth.fetch(`${API}/me`)
 

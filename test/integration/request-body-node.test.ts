@@ -4,43 +4,25 @@
  * used once a request is made from it. happy-dom does not, so the replay of a body on the retry
  * after a 401 is checked here against a `fetch` that builds a real `Request` from its arguments.
  */
-import { createTokenClient } from 'freshtoken'
 import { afterEach, expect, it } from 'vitest'
-
-const API = 'https://api.example.com'
-const TOKEN_ENDPOINT = 'https://auth.example.com/token'
+import { STUB_API as API, createStubbedClient } from '../mocks/stub-client.js'
 
 let dispose = (): void => undefined
 afterEach(() => dispose())
 
-/**
- * A client whose `fetch` makes a `Request` of its arguments as fetch does (rejecting a used body),
- * answers the token endpoint with new tokens, and the API with 401 first, then 200; it records
- * the bodies the API received.
- */
+/** A stubbed client whose API answers 401 first, then 200; it records the bodies it received. */
 function withApiThatRejectsOnce() {
   const bodies: string[] = []
-  const auth = createTokenClient({
-    clientId: 'spa',
-    tokenEndpoint: TOKEN_ENDPOINT,
-    apiOrigins: [API],
-    crossTab: false,
-    fetch: async (input, init) => {
-      const request = new Request(input, init)
-      if (request.url === TOKEN_ENDPOINT) {
-        return Response.json({ access_token: 'at-2', token_type: 'Bearer', refresh_token: 'rt-2' })
-      }
-      bodies.push(await request.text())
-      return bodies.length === 1
-        ? new Response(null, {
-            status: 401,
-            headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
-          })
-        : new Response('ok')
-    },
+  const { auth } = createStubbedClient(async (request) => {
+    bodies.push(await request.text())
+    return bodies.length === 1
+      ? new Response(null, {
+          status: 401,
+          headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
+        })
+      : new Response('ok')
   })
   dispose = () => auth.dispose()
-  auth.setTokens({ access_token: 'at-1', token_type: 'Bearer', refresh_token: 'rt-1' })
   return { auth, bodies }
 }
 
