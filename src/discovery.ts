@@ -1,12 +1,19 @@
 // Loaded on demand (dynamic import) by apps configured with `issuer`. It imports nothing but the
 // public DiscoveryError, so the chunk needs no private exports from the main bundle.
 import { DiscoveryError } from './errors.js'
-import type { Exchange } from './token-endpoint.js'
+import type { Exchange } from './transport.js'
 
 /** The endpoints of the authorization server, configured or discovered. */
 export interface Endpoints {
   readonly tokenEndpoint: string
   readonly revocationEndpoint: string | undefined
+  readonly authorizationEndpoint: string | undefined
+  readonly endSessionEndpoint: string | undefined
+  /**
+   * The metadata's `authorization_response_iss_parameter_supported` (RFC 9207 §3): every
+   * authorization response then carries `iss`.
+   */
+  readonly issParameter: boolean
 }
 
 /**
@@ -67,6 +74,9 @@ export async function discoverEndpoints(
       return {
         tokenEndpoint: parseUrl(metadata.token_endpoint, 'token_endpoint').href,
         revocationEndpoint: optionalUrl('revocation_endpoint'),
+        authorizationEndpoint: optionalUrl('authorization_endpoint'),
+        endSessionEndpoint: optionalUrl('end_session_endpoint'),
+        issParameter: metadata.authorization_response_iss_parameter_supported === true,
       }
     } catch (error) {
       throw new DiscoveryError(`metadata at ${url}: ${(error as Error).message}`)

@@ -6,8 +6,8 @@ import {
 } from './errors.js'
 import { redactTokens } from './redact.js'
 import { parseRetryAfter } from './retry-after.js'
-import type { Exchange } from './token-endpoint.js'
 import type { TokenSet } from './token-set.js'
+import type { Exchange } from './transport.js'
 
 /** Statuses of a server or proxy that is overloaded or briefly down: worth asking again later. */
 const TRANSIENT_STATUSES = [408, 429, 500, 502, 503, 504]
