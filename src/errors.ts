@@ -15,6 +15,9 @@
  *   just issued, so renewing does not help: renewals after a 401 pause (1 s, doubling up to 60 s;
  *   the calls get the API's 401 `Response`) until `retryAt`, and resume once the API accepts a
  *   token. Fired as an `'error'` event; the session is kept.
+ * - `login_failed`: sign-in did not complete: the provider's verdict (`access_denied`,
+ *   `login_required`, …) or freshtoken's own (`state_mismatch`, `iss_mismatch`, `invalid_id_token`,
+ *   `popup_blocked`, `popup_closed`, `popup_timeout`, …), in {@link LoginError.error}.
  */
 export type AuthErrorCode =
   | 'no_session'
@@ -24,10 +27,11 @@ export type AuthErrorCode =
   | 'invalid_token_response'
   | 'discovery_failed'
   | 'token_rejected'
+  | 'login_failed'
 
 /** The names of freshtoken's error classes, for the cross-realm check in {@link isAuthError}. */
 const AUTH_ERROR_NAME =
-  /^(Auth|NoSession|SessionExpired|TokenEndpoint(Unavailable)?|InvalidTokenResponse|Discovery|TokenRejected)Error$/
+  /^(Auth|NoSession|SessionExpired|TokenEndpoint(Unavailable)?|InvalidTokenResponse|Discovery|TokenRejected|Login)Error$/
 
 /**
  * Base class of every error freshtoken raises. Carries a stable {@link AuthErrorCode}.
@@ -171,6 +175,38 @@ export class TokenRejectedError extends AuthError {
   constructor(retryAt: number) {
     super('token_rejected', 'The API rejected a renewed token: renewals on 401 pause')
     this.retryAt = retryAt
+  }
+}
+
+/**
+ * Sign-in did not complete (RFC 6749 §4.1.2.1, RFC 9207, OpenID Connect Core §3.1.2.6, §3.1.3.7).
+ * `error` is the provider's code as it was sent (`access_denied`, `login_required`,
+ * `consent_required`, `interaction_required`, …) or one of freshtoken's own:
+ *
+ * - `state_mismatch`: the response belongs to no sign-in of this tab: replayed (back button,
+ *   reload), meant for another attempt or client, tampered with, or older than 10 minutes.
+ * - `missing_code`: the response carries neither `code` nor `error`.
+ * - `iss_mismatch`: the response's `iss` is not the issuer, or is missing where the provider
+ *   promised it (RFC 9207 §2.4).
+ * - `invalid_id_token`: the ID token's `iss`, `aud`, `azp`, `nonce`, `exp` or `iat` is wrong.
+ * - `invalid_grant`: the token endpoint refused the code (used, expired, or PKCE mismatch).
+ * - `popup_blocked`, `popup_closed`, `popup_timeout`: the popup could not open, was closed by
+ *   the user, or did not come back within 10 minutes.
+ *
+ * The message and fields never hold the code, the verifier or the state.
+ */
+export class LoginError extends AuthError {
+  override name = 'LoginError' as const
+  declare readonly code: 'login_failed'
+  /** The provider's error code as sent, or freshtoken's own (see above). */
+  declare readonly error: string
+  /** The provider's `error_description`, or freshtoken's explanation. */
+  declare readonly errorDescription: string | undefined
+
+  constructor(error: string, errorDescription?: string) {
+    super('login_failed', `sign-in failed: ${error}`)
+    this.error = error
+    this.errorDescription = errorDescription
   }
 }
 

@@ -1,14 +1,45 @@
 import type { TokenStorage } from './storage.js'
+import type { TokenResponse } from './token-set.js'
 
 /** The `fetch` signature freshtoken calls. */
 export type FetchFunction = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>
 
 /**
- * Options for {@link createTokenClient}. Give either `tokenEndpoint` or `issuer`.
+ * An app's own session backend (a token-mediating backend, OAuth 2.0 for Browser-Based
+ * Applications §6.2): it keeps the refresh token, typically in an httpOnly cookie, and hands the
+ * page access tokens. Every request goes with `credentials: 'include'`.
+ */
+export interface BackendOptions {
+  /** The endpoint that renews the session and answers an access token. Relative to the page. */
+  refresh: string
+  /** The endpoint `logout()` calls to end the session (and clear its cookie). Relative to the page. */
+  logout?: string
+  /** @default 'POST' */
+  method?: 'POST' | 'GET'
+  /** Headers sent with every backend request, such as a CSRF header (§6.1.3.3.2). */
+  headers?: Record<string, string>
+  /**
+   * The body of a refresh request, from the refresh token when the backend hands one out.
+   * @default no body (the cookie carries the session)
+   */
+  request?: (refreshToken: string | undefined) => BodyInit | undefined
+  /**
+   * Maps a 2xx body to an RFC 6749 §5.1 token response (`{ accessToken, expiresIn }` →
+   * `{ access_token, token_type: 'Bearer', expires_in }`). A mapped `token_type` may be left out.
+   * @default the body as it is
+   */
+  response?: (body: unknown) => TokenResponse
+}
+
+/**
+ * Options for {@link createTokenClient}. Give exactly one of `tokenEndpoint`, `issuer` or `backend`.
  */
 export interface TokenClientOptions {
-  /** The OAuth 2.0 client identifier of this public client (RFC 6749 §2.2, §3.2.1). */
-  clientId: string
+  /**
+   * The OAuth 2.0 client identifier of this public client (RFC 6749 §2.2, §3.2.1). Optional with
+   * `backend`.
+   */
+  clientId?: string
   /**
    * The token endpoint (RFC 6749 §3.2). `https:`, or `http:` to a loopback host only.
    * Required unless `issuer` is given.
@@ -57,6 +88,26 @@ export interface TokenClientOptions {
    */
   crossTab?: boolean
   /**
+   * Where the provider sends the user back after sign-in (RFC 6749 §3.1.2), registered with it
+   * exactly. Required by `login()` and `loginPopup()`. Relative to the page.
+   */
+  redirectUri?: string
+  /** The authorization endpoint (RFC 6749 §3.1). Discovered from `issuer` when not given. */
+  authorizationEndpoint?: string
+  /**
+   * The end-session endpoint (OpenID Connect RP-Initiated Logout 1.0 §2), used by
+   * `logout({ endSession: true })`. Discovered from `issuer` when not given.
+   */
+  endSessionEndpoint?: string
+  /** An app's own session backend, instead of `tokenEndpoint` or `issuer`. */
+  backend?: BackendOptions
+  /**
+   * How long before a known hard end of the session (`refresh_expires_in`, a JWT refresh token's
+   * lifetime, or the backend's answer) to fire `'session-ending'`, in milliseconds.
+   * @default 60_000
+   */
+  sessionEndingNotice?: number
+  /**
    * The `fetch` used for API calls and token-endpoint requests.
    * @default globalThis.fetch, resolved at call time so later polyfills and mocks are seen
    */
@@ -65,6 +116,7 @@ export interface TokenClientOptions {
 
 /** Options after validation and defaults: what the rest of the SDK reads. */
 export interface ResolvedOptions {
+  /** The client id; with `backend` and none given, `'backend'` (names the store and the tabs' channel). */
   readonly clientId: string
   readonly tokenEndpoint: string | undefined
   readonly issuer: string | undefined
@@ -75,6 +127,21 @@ export interface ResolvedOptions {
   readonly storage: 'memory' | 'session' | 'local' | TokenStorage
   readonly crossTab: boolean
   readonly fetch: FetchFunction
+  readonly redirectUri: string | undefined
+  readonly authorizationEndpoint: string | undefined
+  readonly endSessionEndpoint: string | undefined
+  readonly backend: ResolvedBackend | undefined
+  readonly sessionEndingNotice: number
+}
+
+/** {@link BackendOptions} with its URLs resolved and its defaults applied. */
+export interface ResolvedBackend {
+  readonly refresh: string
+  readonly logout: string | undefined
+  readonly method: 'POST' | 'GET'
+  readonly headers: Readonly<Record<string, string>>
+  readonly request: ((refreshToken: string | undefined) => BodyInit | undefined) | undefined
+  readonly response: ((body: unknown) => TokenResponse) | undefined
 }
 
 /**
@@ -105,20 +172,61 @@ export function isSecureUrl(url: URL): boolean {
  *
  * @throws {TypeError} naming `option` when the URL is invalid or insecure
  */
-export function parseSecureUrl(value: unknown, option: string): URL {
+export function parseSecureUrl(value: unknown, option: string, base?: string): URL {
   let url: URL | undefined
   try {
-    url = new URL(value as string)
+    url = new URL(value as string, base)
   } catch {}
-  check(typeof value === 'string' && url !== undefined, option, 'be an absolute URL')
+  check(
+    typeof value === 'string' && url !== undefined,
+    option,
+    base === undefined ? 'be an absolute URL' : 'be a URL',
+  )
   check(isSecureUrl(url), option, 'use https: (http: only to loopback hosts)')
   return url
+}
+
+/** The page's location, when there is one. */
+const pageLocation = () =>
+  (globalThis as { location?: { origin?: unknown; href?: unknown } }).location
+
+/** Parses a URL that may be relative to the page (a page's own routes): secure once resolved. */
+function pageUrl(value: unknown, option: string): string {
+  const href = pageLocation()?.href
+  return parseSecureUrl(value, option, typeof href === 'string' ? href : undefined).href
+}
+
+function resolveBackend(backend: BackendOptions): ResolvedBackend {
+  check(typeof backend === 'object' && backend !== null, 'backend', 'be an object')
+  const { logout, method = 'POST', headers = {}, request, response } = backend
+  check(method === 'POST' || method === 'GET', 'backend.method', 'be "POST" or "GET"')
+  check(
+    typeof headers === 'object' &&
+      headers !== null &&
+      Object.values(headers).every((value) => typeof value === 'string'),
+    'backend.headers',
+    'be an object of strings',
+  )
+  for (const [name, fn] of [
+    ['request', request],
+    ['response', response],
+  ] as const) {
+    check(fn === undefined || typeof fn === 'function', `backend.${name}`, 'be a function')
+  }
+  return {
+    refresh: pageUrl(backend.refresh, 'backend.refresh'),
+    logout: logout === undefined ? undefined : pageUrl(logout, 'backend.logout'),
+    method,
+    headers: { ...headers },
+    request,
+    response,
+  }
 }
 
 function resolveApiOrigins(value: readonly string[] | undefined): ReadonlySet<string> {
   if (value === undefined) {
     // The page's own origin; an opaque one ("null": a sandboxed frame, a data: URL) is none.
-    const origin = (globalThis as { location?: { origin?: unknown } }).location?.origin
+    const origin = pageLocation()?.origin
     check(
       typeof origin === 'string' && origin !== 'null',
       'apiOrigins',
@@ -156,12 +264,26 @@ function check(valid: boolean, option: string, rule: string): asserts valid {
  */
 export function resolveOptions(options: TokenClientOptions): ResolvedOptions {
   const { clientId, tokenEndpoint, issuer, revocationEndpoint, scope, storage = 'memory' } = options
-  const { refreshLeeway = 30_000, crossTab = true, fetch } = options
-  check(typeof clientId === 'string' && clientId !== '', 'clientId', 'be a non-empty string')
+  const { refreshLeeway = 30_000, crossTab = true, fetch, backend } = options
+  const { redirectUri, authorizationEndpoint, endSessionEndpoint } = options
+  const { sessionEndingNotice = 60_000 } = options
   check(
-    (tokenEndpoint === undefined) !== (issuer === undefined),
+    (clientId === undefined && backend !== undefined) ||
+      (typeof clientId === 'string' && clientId !== ''),
+    'clientId',
+    'be a non-empty string',
+  )
+  check(
+    [tokenEndpoint, issuer, backend].filter((value) => value !== undefined).length === 1,
     'tokenEndpoint',
-    'be given, or "issuer" (exactly one)',
+    'be given, or "issuer", or "backend" (exactly one)',
+  )
+  check(
+    typeof sessionEndingNotice === 'number' &&
+      sessionEndingNotice >= 0 &&
+      sessionEndingNotice < Infinity,
+    'sessionEndingNotice',
+    'be a number of milliseconds >= 0',
   )
   check(scope === undefined || typeof scope === 'string', 'scope', 'be a string')
   check(
@@ -181,7 +303,7 @@ export function resolveOptions(options: TokenClientOptions): ResolvedOptions {
   const optionalUrl = (value: string | undefined, option: string) =>
     value === undefined ? undefined : parseSecureUrl(value, option).href
   return {
-    clientId,
+    clientId: clientId ?? 'backend',
     tokenEndpoint: optionalUrl(tokenEndpoint, 'tokenEndpoint'),
     // The issuer is kept as given: RFC 8414 §3.3 compares it to the metadata's `issuer` verbatim.
     issuer: optionalUrl(issuer, 'issuer') && issuer,
@@ -192,5 +314,10 @@ export function resolveOptions(options: TokenClientOptions): ResolvedOptions {
     storage,
     crossTab,
     fetch: fetch ?? ((input, init) => globalThis.fetch(input, init)),
+    redirectUri: redirectUri === undefined ? undefined : pageUrl(redirectUri, 'redirectUri'),
+    authorizationEndpoint: optionalUrl(authorizationEndpoint, 'authorizationEndpoint'),
+    endSessionEndpoint: optionalUrl(endSessionEndpoint, 'endSessionEndpoint'),
+    backend: backend === undefined ? undefined : resolveBackend(backend),
+    sessionEndingNotice,
   }
 }
