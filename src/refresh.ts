@@ -2,7 +2,7 @@ import { SessionExpiredError, TokenEndpointUnavailableError } from './errors.js'
 import type { RenewalParts } from './renewal.js'
 import type { StoredSession } from './storage.js'
 import { INFLIGHT_WAIT, MIN_GAP } from './timing.js'
-import { canRenew, remainingLifetime, type TokenSet } from './token-set.js'
+import { remainingLifetime, type TokenSet } from './token-set.js'
 import { abortable, settledWithin } from './waiting.js'
 
 /** Single-flight renewal and the policy around it. */
@@ -27,6 +27,11 @@ export interface Refresher {
    */
   settled(): Promise<void>
   /**
+   * Whether a session can be renewed: it holds a refresh token (RFC 6749 §6), or a session backend
+   * holds it. The one definition used wherever the SDK asks.
+   */
+  canRenew(tokens: TokenSet): boolean
+  /**
    * Epoch ms before which no proactive renewal should start: during the pause after failures, and
    * just after the session changed (so tokens that are born expired cannot cause a renewal loop).
    */
@@ -37,6 +42,11 @@ export interface Refresher {
 export interface RefresherParts extends RenewalParts {
   /** The `refreshLeeway` option, ms. */
   readonly refreshLeeway: number
+  /**
+   * A session backend holds the refresh token: every session can be renewed, and a renewal may
+   * start without one (the backend may have a session this page has not seen).
+   */
+  readonly backend: boolean
 }
 
 /**
@@ -47,17 +57,19 @@ export interface RefresherParts extends RenewalParts {
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
  */
 export function createRefresher(parts: RefresherParts): Refresher {
-  const { session, events, tabs, backoff, refreshLeeway } = parts
+  const { session, events, tabs, backoff, refreshLeeway, backend } = parts
+  const canRenew = (tokens: TokenSet) => backend || tokens.refreshToken !== undefined
   /** The renewal in flight, for the session generation it renews: a replaced session never joins it. */
   let inflight:
     | { readonly generation: number; readonly promise: Promise<StoredSession> }
     | undefined
 
   function start(): Promise<StoredSession> {
-    const stored = session.current()
+    // Without a session only a session backend has something to ask.
+    const stored = backend ? session.active() : session.current()
     const { generation } = session
     if (inflight?.generation === generation) return inflight.promise
-    if (!canRenew(stored.tokens)) {
+    if (stored && !canRenew(stored.tokens)) {
       // Nothing to renew with: the session cannot go on once its access token is unusable.
       session.expire(generation)
       return Promise.reject(new SessionExpiredError('Session expired: no refresh token'))
@@ -120,6 +132,7 @@ export function createRefresher(parts: RefresherParts): Refresher {
       return Math.max(backoff.until, session.since + MIN_GAP)
     },
     leewayFor,
+    canRenew,
     settled: async () => {
       await Promise.allSettled([inflight?.promise, tabs.siblingRenewal?.()])
     },
@@ -135,6 +148,7 @@ export function createRefresher(parts: RefresherParts): Refresher {
       signal?.throwIfAborted()
       const now = tokenNow()
       if (now !== undefined) return now
+      if (!session.active()) return (await join(signal)).tokens.accessToken
       let stored = session.current()
       const valid = () => remainingLifetime(stored.tokens, Date.now()) > 0
       let renewal = renewalInFlight()

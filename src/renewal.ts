@@ -1,6 +1,11 @@
 import type { Backoff } from './backoff.js'
 import type { CrossTab } from './cross-tab/cross-tab.js'
-import { AuthError, SessionExpiredError, TokenEndpointUnavailableError } from './errors.js'
+import {
+  AuthError,
+  NoSessionError,
+  SessionExpiredError,
+  TokenEndpointUnavailableError,
+} from './errors.js'
 import type { Emitter } from './events.js'
 import type { Session } from './session.js'
 import type { StoredSession } from './storage.js'
@@ -78,11 +83,12 @@ async function drain(
  */
 async function exchange(
   parts: RenewalParts,
-  tokens: TokenSet,
+  tokens: TokenSet | undefined,
   from: number,
 ): Promise<StoredSession | undefined> {
   const { session, endpoint, tabs, backoff, maxPauseInPlace } = parts
-  await drain(parts, tokens)
+  // Without a session (a session backend's first renewal) no call carries a token.
+  if (tokens) await drain(parts, tokens)
   // A sibling's newer state of the session may have arrived during the drain: its refresh token,
   // not the one taken with the lock, is the live one, and nothing needs renewing any more.
   if (from !== session.generation) return undefined
@@ -121,7 +127,9 @@ async function exchange(
 /**
  * One renewal of the session generation `from` (RFC 6749 §6): under the tabs' lock, with retries
  * in place, committed only if the session is still the one it renews. `invalid_grant` ends the
- * session; any other failure keeps it and is reported as an `'error'` event.
+ * session; any other failure keeps it and is reported as an `'error'` event. With a session
+ * backend and no session, the renewal asks the backend for one: a backend without one rejects it
+ * with `no_session`, and no `'expired'` fires.
  *
  * @param parts - what it works with
  * @param from - the session generation it renews
@@ -133,10 +141,11 @@ export async function renew(parts: RenewalParts, from: number): Promise<StoredSe
   const { session, endpoint, events, tabs, backoff } = parts
   /** Whether the renewal got as far as its requests, whose failures count as they happen. */
   let requested = false
+  const hadSession = session.active() !== undefined
   try {
     const renewed = await tabs.exclusive(from, (stored) => {
       requested = true
-      return exchange(parts, stored.tokens, from)
+      return exchange(parts, stored?.tokens, from)
     })
     if (renewed === undefined) return session.current()
     // A session replaced meanwhile (setTokens, logout, a sibling tab's login) wins over this
@@ -145,7 +154,11 @@ export async function renew(parts: RenewalParts, from: number): Promise<StoredSe
     if (!session.commitRenewal(from, renewed)) {
       const orphan = renewed.tokens.refreshToken
       const { state } = session
-      if (state.status !== 'active' || state.stored.tokens.refreshToken !== orphan) {
+      // A session backend's cookie is not the page's to revoke: its logout would end the session.
+      if (
+        orphan !== undefined &&
+        (state.status !== 'active' || state.stored.tokens.refreshToken !== orphan)
+      ) {
         void endpoint.revoke(orphan)
       }
       return session.current()
@@ -155,6 +168,7 @@ export async function renew(parts: RenewalParts, from: number): Promise<StoredSe
   } catch (error) {
     if (from !== session.generation) return session.current()
     if (error instanceof SessionExpiredError) {
+      if (!hadSession) throw new NoSessionError('No session: the session backend has none')
       session.expire(from)
       throw error
     }

@@ -1,7 +1,6 @@
 import type { Refresher } from './refresh.js'
 import type { Session } from './session.js'
 import { MAX_CHUNK, MAX_JITTER } from './timing.js'
-import { canRenew } from './token-set.js'
 
 /** Proactive renewal: the timer plus the wake-up checks. */
 export interface Schedule {
@@ -34,7 +33,7 @@ export function createSchedule(session: Session, refresher: Refresher): Schedule
     const { state } = session
     if (state.status !== 'active') return undefined
     const { tokens } = state.stored
-    if (tokens.expiresAt === undefined || !canRenew(tokens)) return undefined
+    if (tokens.expiresAt === undefined || !refresher.canRenew(tokens)) return undefined
     // One jitter per token set, so re-arming does not move the target around.
     if (jitterFor !== state.stored) {
       jitterFor = state.stored

@@ -36,9 +36,14 @@ export interface Session {
   restoreFrom(restoring: Promise<unknown>): void
   /** The active tokens, or the error a call should reject with. */
   current(): StoredSession
+  /** The active session, if any. */
+  active(): StoredSession | undefined
   /** Replaces the session (login, `setTokens`). */
   replace(stored: StoredSession): void
-  /** Commits a renewal made from `generation`; returns false when the session moved on meanwhile. */
+  /**
+   * Commits a renewal made from `generation`; returns false when the session moved on meanwhile.
+   * A renewal made without a session (a session backend's) starts one, as a login does.
+   */
   commitRenewal(generation: number, stored: StoredSession): boolean
   /**
    * Takes a sibling tab's session when it is newer than this one (a higher revision); returns
@@ -187,9 +192,10 @@ export function createSession(
     replace(stored) {
       activate(stored, 'login')
     },
+    active: () => (state.status === 'active' ? state.stored : undefined),
     commitRenewal(from, stored) {
-      if (from !== generation || state.status !== 'active') return false
-      activate(stored, 'renewal')
+      if (from !== generation) return false
+      activate(stored, state.status === 'active' ? 'renewal' : 'login')
       return true
     },
     adopt(stored) {

@@ -13,12 +13,14 @@ export interface TokenEndpoint {
    * @throws {AuthError} the server's verdict (RFC 6749 §5.2), a malformed answer, or
    *   `TokenEndpointUnavailableError` (network, timeout, 5xx, or this code could not be loaded)
    */
-  refresh(current: TokenSet): Promise<StoredSession>
+  refresh(current: TokenSet | undefined): Promise<StoredSession>
   /**
    * RFC 7009: revokes a refresh token, best effort and bounded in time; nothing to do without one.
-   * Never throws.
+   * With a session backend, calls its `logout` endpoint instead. Never throws.
    */
   revoke(refreshToken: string | undefined): Promise<void>
+  /** The conversation itself (sign-in needs its endpoints and code exchange). */
+  conversation(): Promise<TokenConversation>
 }
 
 /**
@@ -33,22 +35,26 @@ export interface TokenEndpoint {
  */
 export function loadTokenEndpoint(options: ResolvedOptions): TokenEndpoint {
   let loading: Promise<TokenConversation> | undefined
+  const parts = { timeout: REQUEST_TIMEOUT, parseUrl: parseSecureUrl }
   const conversation = () =>
-    (loading ??= import('./token-server.js').then(
-      ({ createTokenConversation }) =>
-        createTokenConversation(options, { timeout: REQUEST_TIMEOUT, parseUrl: parseSecureUrl }),
-      () => {
-        loading = undefined
-        throw new TokenEndpointUnavailableError('token endpoint code not loaded')
-      },
-    ))
+    (loading ??= (
+      options.backend
+        ? import('./backend.js').then((loaded) => loaded.createBackendConversation(options, parts))
+        : import('./token-server.js').then((loaded) =>
+            loaded.createTokenConversation(options, parts),
+          )
+    ).catch(() => {
+      loading = undefined
+      throw new TokenEndpointUnavailableError('token endpoint code not loaded')
+    }))
   return {
     async refresh(current) {
       const body = await (await conversation()).refresh(current)
       return parseTokenResponse(body, Date.now(), current)
     },
+    conversation,
     revoke: async (refreshToken) => {
-      if (refreshToken === undefined) return
+      if (refreshToken === undefined && !options.backend) return
       await conversation().then(
         (loaded) => loaded.revoke(refreshToken),
         () => undefined,

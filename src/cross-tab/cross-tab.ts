@@ -45,7 +45,7 @@ export interface CrossTab {
    */
   exclusive(
     generation: number,
-    renew: (stored: StoredSession) => Promise<StoredSession | undefined>,
+    renew: (stored: StoredSession | undefined) => Promise<StoredSession | undefined>,
   ): Promise<StoredSession | undefined>
   /**
    * Tells siblings about a change this tab made, and stops every wait for the lock: each was for
@@ -74,7 +74,7 @@ export interface CrossTab {
  * @param session - the client's session
  */
 export function alone(session: Session): CrossTab {
-  return { exclusive: (_, renew) => renew(session.current()) }
+  return { exclusive: (_, renew) => renew(session.active()) }
 }
 
 /**
@@ -290,7 +290,7 @@ export function createCrossTab(
         release = takeKept() ?? (await waitForLock())
       } catch {
         // A lock API that fails outright (an opaque origin) leaves this tab to renew alone.
-        return renew(session.current())
+        return renew(session.active())
       }
       // A session that changed meanwhile needs no renewal from here: the renewal sees that and
       // drops this failure.
@@ -311,7 +311,7 @@ export function createCrossTab(
         }
         if (generation !== session.generation) return undefined
         post({ type: 'renewing' })
-        return await renew(session.current())
+        return await renew(session.active())
       } finally {
         kept = { release, timer: setTimeout(handOff, HANDOFF) }
       }

@@ -27,7 +27,12 @@ function active(expiresIn: number | undefined, lifetime?: number, renewable = tr
 
 function refresherFake() {
   const refresh = vi.fn(() => new Promise<never>(() => undefined))
-  const refresher = { refresh, leewayFor: () => LEEWAY, notBefore: 0 } as unknown as Refresher
+  const refresher = {
+    refresh,
+    leewayFor: () => LEEWAY,
+    notBefore: 0,
+    canRenew: (tokens: { refreshToken?: string }) => tokens.refreshToken !== undefined,
+  } as unknown as Refresher
   return { refresher, refresh }
 }
 

@@ -130,10 +130,20 @@ describe('createSession', () => {
     expect(session.current().tokens.accessToken).toBe('b')
   })
 
-  it('refuses a renewal when there is no session', () => {
+  it('starts a session from a renewal made without one (a session backend), as a login', () => {
     const { session } = start()
-    expect(session.commitRenewal(session.generation, stored('a'))).toBe(false)
-    expect(session.state).toEqual({ status: 'none' })
+    expect(session.commitRenewal(session.generation, stored('a'))).toBe(true)
+    expect(session.active()?.tokens.accessToken).toBe('a')
+    // A login's revision: the time it was made, so it wins over any sibling's older state.
+    expect(session.active()?.revision).toBe(NOW)
+  })
+
+  it('refuses a renewal made before the session changed', () => {
+    const { session } = start()
+    const before = session.generation
+    session.replace(stored('b'))
+    expect(session.commitRenewal(before, stored('a'))).toBe(false)
+    expect(session.active()?.tokens.accessToken).toBe('b')
   })
 
   it('adopts a sibling session only when newer: by revision, then by access token', () => {
