@@ -9,6 +9,9 @@ import type { TokenSet } from './token-set.js'
  * - `expired`: the token server ended the session (`invalid_grant`); fires once per session.
  * - `logout`: `logout()` ended the session.
  * - `error`: a renewal failed without ending the session (server down, malformed response, …).
+ * - `session-ending`: the session's hard end (`refresh_expires_in`, a JWT refresh token's `exp`,
+ *   a session backend's answer) is `sessionEndingNotice` away or nearer; at `endsAt` (epoch ms) the
+ *   session ends with `expired`. Fires once per end, in every tab that shares the session.
  */
 export interface TokenClientEvents {
   tokens: TokenSet
@@ -16,6 +19,7 @@ export interface TokenClientEvents {
   expired: SessionExpiredError
   logout: undefined
   error: AuthError
+  'session-ending': { readonly endsAt: number }
 }
 
 /** A listener for event `E`. */

@@ -53,22 +53,23 @@ export function decodeSession(raw: unknown): StoredSession | null {
   // Unparsable text leaves it undefined; any value but an object of this format is refused below.
   const { v, tokens, lifetime, revision } = (data ?? {}) as Record<string, unknown>
   if (v !== FORMAT_VERSION || typeof tokens !== 'object' || tokens === null) return null
-  const { accessToken, tokenType, refreshToken, expiresAt, scope, idToken } = tokens as Record<
-    string,
-    unknown
-  >
+  const { accessToken, tokenType, refreshToken, expiresAt, refreshExpiresAt, scope, idToken } =
+    tokens as Record<string, unknown>
   const valid =
     isTokenValue(accessToken) &&
     (refreshToken === undefined || isTokenValue(refreshToken)) &&
     tokenType === 'Bearer' &&
     [scope, idToken].every((value) => optionalType(value, 'string')) &&
-    [expiresAt, lifetime, revision].every((value) => optionalType(value, 'number'))
+    [expiresAt, refreshExpiresAt, lifetime, revision].every((value) =>
+      optionalType(value, 'number'),
+    )
   if (!valid) return null
   return {
     tokens: createTokenSet({
       accessToken,
       refreshToken: refreshToken as string | undefined,
       expiresAt: expiresAt as number | undefined,
+      refreshExpiresAt: refreshExpiresAt as number | undefined,
       scope: scope as string | undefined,
       idToken: idToken as string | undefined,
     }),

@@ -32,6 +32,12 @@ export interface TokenSet {
    * (local receipt time + `expires_in`). Absent when the lifetime is unknown.
    */
   readonly expiresAt?: number
+  /**
+   * When the session's renewals end (the refresh token's expiry, the session's hard end), in epoch
+   * milliseconds on the local clock: from `refresh_expires_in` (Keycloak, session backends) or a
+   * JWT refresh token's `exp − iat`, counted from receipt. Absent when unknown.
+   */
+  readonly refreshExpiresAt?: number
   /** Granted scope (space-separated), if known. */
   readonly scope?: string
   /** Always `'Bearer'`: other token types are rejected. */
@@ -56,16 +62,6 @@ const TOKEN_VALUE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/
  */
 export function isTokenValue(value: unknown): value is string {
   return typeof value === 'string' && TOKEN_VALUE.test(value)
-}
-
-/**
- * Whether the session can be renewed: it holds a refresh token (RFC 6749 §6). The one definition
- * used wherever the SDK asks.
- *
- * @param tokens - the session's tokens
- */
-export function canRenew(tokens: TokenSet): boolean {
-  return tokens.refreshToken !== undefined
 }
 
 const TOKEN_RULE = 'must be non-empty visible ASCII (RFC 6749 A.12)'
@@ -93,6 +89,31 @@ function jwtLifetime(accessToken: string): number | undefined {
     // Opaque token: lifetime unknown.
   }
   return undefined
+}
+
+/**
+ * A lifetime in ms from a member in seconds (`expires_in`, `refresh_expires_in`), else from the
+ * token's JWT claims. Some servers send a string of digits; JSON null is absent; anything else
+ * that is not a number is malformed.
+ */
+function lifetimeOf(
+  record: Record<string, unknown>,
+  member: string,
+  token: string | undefined,
+): number | undefined {
+  const value = record[member]
+  const seconds =
+    typeof value === 'string' && DIGITS.test(value) ? Number(value) : (value ?? undefined)
+  if (
+    seconds !== undefined &&
+    !(typeof seconds === 'number' && seconds >= 0 && seconds < Infinity)
+  ) {
+    fail(`"${member}" must be a non-negative number`)
+  }
+  const counted = seconds === undefined ? token && jwtLifetime(token) : seconds * 1000
+  // A lifetime too long to count in milliseconds (1e306 s) is as good as none: it could not even
+  // be stored (JSON has no Infinity), and the session would be lost on reload.
+  return (counted as number) < Infinity ? (counted as number) : undefined
 }
 
 /**
@@ -129,27 +150,18 @@ export function parseTokenResponse(
     fail('"token_type" must be "Bearer"')
   }
 
-  const expiresIn = record.expires_in
-  // Some servers send a string of digits; JSON null is absent; anything else that is not a
-  // number is malformed.
-  const seconds =
-    typeof expiresIn === 'string' && DIGITS.test(expiresIn)
-      ? Number(expiresIn)
-      : (expiresIn ?? undefined)
-  if (
-    seconds !== undefined &&
-    !(typeof seconds === 'number' && seconds >= 0 && seconds < Infinity)
-  ) {
-    fail('"expires_in" must be a non-negative number')
-  }
-  const counted = seconds === undefined ? jwtLifetime(accessToken) : seconds * 1000
-  // A lifetime too long to count in milliseconds (1e306 s) is as good as none: it could not even
-  // be stored (JSON has no Infinity), and the session would be lost on reload.
-  const lifetime = (counted as number) < Infinity ? counted : undefined
-
   const issued = record.refresh_token ?? undefined
   if (issued !== undefined && !isTokenValue(issued)) fail(`"refresh_token" ${TOKEN_RULE}`)
   const refreshToken = issued ?? previous?.refreshToken
+  const lifetime = lifetimeOf(record, 'expires_in', accessToken)
+  // Keycloak sends 0 for an offline token, which has no end. Without news, a refresh token that
+  // was not replaced keeps its end, and a new one's is unknown.
+  const session = lifetimeOf(record, 'refresh_expires_in', issued)
+  const refreshExpiresAt = session
+    ? receivedAt + session
+    : session === undefined && issued === undefined
+      ? previous?.refreshExpiresAt
+      : undefined
   const scope = optionalString(record, 'scope') ?? previous?.scope
   // OpenID Connect Core §12.2: a refresh response may omit the ID token; the previous one stands.
   const idToken = optionalString(record, 'id_token') ?? previous?.idToken
@@ -159,6 +171,7 @@ export function parseTokenResponse(
       accessToken,
       refreshToken,
       expiresAt: lifetime === undefined ? undefined : receivedAt + lifetime,
+      refreshExpiresAt,
       scope,
       idToken,
     }),
@@ -174,11 +187,18 @@ export function createTokenSet(fields: {
   accessToken: string
   refreshToken: string | undefined
   expiresAt: number | undefined
+  refreshExpiresAt: number | undefined
   scope: string | undefined
   idToken: string | undefined
 }): TokenSet {
   const tokens: Record<string, unknown> = { accessToken: fields.accessToken, tokenType: 'Bearer' }
-  for (const key of ['refreshToken', 'expiresAt', 'scope', 'idToken'] as const) {
+  for (const key of [
+    'refreshToken',
+    'expiresAt',
+    'refreshExpiresAt',
+    'scope',
+    'idToken',
+  ] as const) {
     if (fields[key] !== undefined) tokens[key] = fields[key]
   }
   return tokens as unknown as TokenSet

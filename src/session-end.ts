@@ -1,0 +1,53 @@
+import type { Emitter } from './events.js'
+import type { Session } from './session.js'
+import { MAX_CHUNK } from './timing.js'
+
+/** The watch on the session's hard end. */
+export interface SessionEnd {
+  /** Re-arms for the current session. */
+  update(): void
+  dispose(): void
+}
+
+/**
+ * Watches the session's hard end (`refreshExpiresAt`: the refresh token's or the backend
+ * session's end, which no renewal can pass): fires `'session-ending'` once, `notice` before it
+ * (at once when it is already nearer), and ends the session as `'expired'` when it comes. An end
+ * that moves away again (a provider that extends an idle session on each renewal) may be noticed
+ * again when it comes near.
+ *
+ * @param session - the session state holder
+ * @param events - the client's emitter
+ * @param notice - the `sessionEndingNotice` option, ms
+ */
+export function watchSessionEnd(session: Session, events: Emitter, notice: number): SessionEnd {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let noticed = false
+  let disposed = false
+
+  function update(): void {
+    clearTimeout(timer)
+    const endsAt = session.active()?.tokens.refreshExpiresAt
+    if (endsAt === undefined || disposed) return
+    const left = endsAt - Date.now()
+    if (left <= 0) {
+      session.expire(session.generation)
+      return
+    }
+    if (left > notice) noticed = false
+    else if (!noticed) {
+      noticed = true
+      events.emit('session-ending', { endsAt })
+    }
+    // Chunked, so a machine that slept does not wake long after the moment.
+    timer = setTimeout(update, Math.min(noticed ? left : left - notice, MAX_CHUNK))
+  }
+
+  return {
+    update,
+    dispose() {
+      disposed = true
+      clearTimeout(timer)
+    },
+  }
+}
