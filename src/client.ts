@@ -1,13 +1,17 @@
+import { jwtDecode } from 'jwt-decode'
 import type { KyInstance } from 'ky'
 import { createAuthFetch } from './auth-fetch.js'
 import { Backoff } from './backoff.js'
 import { alone, createCrossTab } from './cross-tab/cross-tab.js'
 import { createEmitter, type TokenClientEvents, type TokenClientListener } from './events.js'
 import { createAuthKy } from './ky.js'
+import type { LoginContext, LoginOptions, LoginResult } from './login/context.js'
+import type { IdTokenClaims } from './login/id-token.js'
 import { type FetchFunction, resolveOptions, type TokenClientOptions } from './options.js'
 import { createRefresher } from './refresh.js'
 import { createSchedule } from './schedule.js'
 import { createSession, type SessionChange } from './session.js'
+import { watchSessionEnd } from './session-end.js'
 import { createSessionStore } from './storage.js'
 import { DRAIN_WAIT, LOGOUT_WAIT, MAX_PAUSE_IN_RENEWAL } from './timing.js'
 import { loadTokenEndpoint } from './token-endpoint-loader.js'
@@ -34,8 +38,39 @@ export interface TokenClient {
   refresh(options?: { signal?: AbortSignal }): Promise<TokenSet>
   /** Subscribes to an event; returns the unsubscribe function. */
   on<E extends keyof TokenClientEvents>(event: E, listener: TokenClientListener<E>): () => void
-  /** Revokes the refresh token (RFC 7009, best effort, bounded) and forgets the session. */
-  logout(): Promise<void>
+  /**
+   * The claims of the session's ID token (OpenID Connect Core §2), decoded, or `null` without one.
+   * Checked at sign-in (§3.1.3.7), not signature-verified: it came from the token endpoint over TLS.
+   */
+  readonly idTokenClaims: IdTokenClaims | null
+  /**
+   * Starts the authorization-code flow with PKCE (RFC 7636, S256) by navigating this page to the
+   * authorization endpoint; the page at `redirectUri` completes it with {@link handleRedirect}.
+   * @throws {TypeError} without `redirectUri` or an authorization endpoint
+   */
+  login(options?: LoginOptions): Promise<void>
+  /**
+   * The same flow in a popup, opened at once (call it in a click handler); resolves to the new
+   * session's tokens here, in the opener.
+   * @throws {LoginError} `popup_blocked`, `popup_closed`, `popup_timeout`, or the provider's error
+   */
+  loginPopup(options?: LoginOptions): Promise<TokenSet>
+  /**
+   * Completes a sign-in on the page at `redirectUri`: `null` when `url` is no authorization
+   * response for this client (or inside a popup, which hands the response to its opener);
+   * otherwise starts the session (shared with the tabs), removes the response from the address
+   * bar, and resolves to the tokens and the app's `state`.
+   * @param url - @default location.href
+   * @throws {LoginError} a replayed or foreign response (`state_mismatch`), the provider's error,
+   *   a wrong `iss` or ID token
+   */
+  handleRedirect(url?: string): Promise<LoginResult | null>
+  /**
+   * Forgets the session in every tab and revokes the refresh token (RFC 7009, best effort,
+   * bounded), or calls the session backend's `logout`. With `endSession`, then sends the browser
+   * to the provider's end-session endpoint (OpenID Connect RP-Initiated Logout 1.0).
+   */
+  logout(options?: { endSession?: boolean; postLogoutRedirectUri?: string }): Promise<void>
   /** Stops timers and page listeners, leaves the sibling tabs, and removes event listeners. */
   dispose(): void
 }
@@ -83,13 +118,25 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     traffic,
     drainWait: DRAIN_WAIT,
     refreshLeeway: resolved.refreshLeeway,
+    backend: resolved.backend !== undefined,
   })
   const schedule = createSchedule(session, refresher)
+  const end = watchSessionEnd(session, events, resolved.sessionEndingNotice)
   onChange = (change) => {
     schedule.update()
+    end.update()
     tabs.changed?.(change)
   }
   schedule.update()
+  end.update()
+  const context: LoginContext = {
+    options: resolved,
+    endpoint,
+    session,
+    parse: parseTokenResponse,
+  }
+  // Sign-in is loaded by the first call that needs it.
+  const signIn = () => import('./login/index.js')
   const authFetch = createAuthFetch(resolved, refresher, session, events, traffic)
 
   return {
@@ -106,17 +153,59 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     getAccessToken: (opts) => refresher.getAccessToken(opts?.signal),
     refresh: (opts) => refresher.refresh(opts?.signal),
     on: events.on,
-    async logout() {
+    get idTokenClaims() {
+      const idToken = session.active()?.tokens.idToken
+      try {
+        return idToken === undefined ? null : jwtDecode<IdTokenClaims>(idToken)
+      } catch {
+        return null
+      }
+    },
+    login: async (opts) => (await signIn()).signInWithRedirect(context, opts),
+    loginPopup(opts) {
+      // Opened in the click's own turn, before anything is awaited, or a blocker stops it.
+      const popup = globalThis.open('', 'freshtoken-login', 'popup,width=520,height=680')
+      return signIn().then(
+        (loaded) => loaded.signInWithPopup(context, popup, opts),
+        (error: unknown) => {
+          popup?.close()
+          throw error
+        },
+      )
+    },
+    async handleRedirect(url = globalThis.location.href) {
+      const { redirectUri } = resolved
+      if (redirectUri === undefined) throw new TypeError('"redirectUri" must be given to sign in')
+      const response = new URL(url, globalThis.location?.href)
+      const expected = new URL(redirectUri)
+      const { searchParams } = response
+      if (
+        response.origin !== expected.origin ||
+        response.pathname !== expected.pathname ||
+        !['code', 'error', 'state'].some((name) => searchParams.has(name))
+      ) {
+        return null
+      }
+      return (await signIn()).completeRedirect(context, response)
+    },
+    async logout(opts) {
       await session.ready
       // Let a renewal in flight finish, so the refresh token revoked is the newest one.
       await settledWithin(refresher.settled(), LOGOUT_WAIT)
-      const { state } = session
-      session.clear()
-      if (state.status !== 'active') return
-      events.emit('logout', undefined)
-      await endpoint.revoke(state.stored.tokens.refreshToken)
+      const stored = session.active()
+      if (session.clear()) events.emit('logout', undefined)
+      // A session backend may hold a session this page never saw (another tab signed in).
+      if (stored || resolved.backend) await endpoint.revoke(stored?.tokens.refreshToken)
+      if (opts?.endSession) {
+        await (await signIn()).endSession(
+          context,
+          stored?.tokens.idToken,
+          opts.postLogoutRedirectUri,
+        )
+      }
     },
     dispose() {
+      end.dispose()
       schedule.dispose()
       tabs.close?.()
       events.clear()

@@ -6,6 +6,7 @@ export {
   DiscoveryError,
   InvalidTokenResponseError,
   isAuthError,
+  LoginError,
   NoSessionError,
   SessionExpiredError,
   TokenEndpointError,
@@ -13,6 +14,8 @@ export {
   TokenRejectedError,
 } from './errors.js'
 export type { TokenClientEvents, TokenClientListener } from './events.js'
-export type { FetchFunction, TokenClientOptions } from './options.js'
+export type { LoginOptions, LoginResult } from './login/context.js'
+export type { IdTokenClaims } from './login/id-token.js'
+export type { BackendOptions, FetchFunction, TokenClientOptions } from './options.js'
 export type { TokenStorage } from './storage.js'
 export type { TokenResponse, TokenSet } from './token-set.js'

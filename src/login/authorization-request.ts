@@ -1,0 +1,73 @@
+import { type Attempt, createAttempts } from './attempts.js'
+import type { LoginContext, LoginOptions } from './context.js'
+import { challengeOf, randomValue } from './pkce.js'
+
+/** The parameters freshtoken sets itself: `params` cannot change them. */
+const OWN = [
+  'response_type',
+  'client_id',
+  'redirect_uri',
+  'scope',
+  'state',
+  'code_challenge',
+  'code_challenge_method',
+  'nonce',
+  'prompt',
+  'login_hint',
+]
+
+/**
+ * Starts a sign-in attempt: a fresh `state`, PKCE verifier (S256) and, for an `openid` scope, a
+ * `nonce`, and the authorization request URL that carries them. A redirect attempt is kept in
+ * this tab's sessionStorage (single use, 10 minutes); a popup's stays in the opener's memory.
+ *
+ * @returns the URL to open and the attempt
+ * @throws {TypeError} when `redirectUri` or the authorization endpoint is missing, or `params`
+ *   tries to set a parameter freshtoken sets itself
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1
+ * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.3
+ */
+export async function authorizationRequest(
+  { options, endpoint }: LoginContext,
+  login: LoginOptions = {},
+  keep: boolean,
+): Promise<{ readonly url: string; readonly attempt: Attempt }> {
+  const { redirectUri, clientId } = options
+  if (redirectUri === undefined) throw new TypeError('"redirectUri" must be given to sign in')
+  const { params = {}, scope = options.scope, prompt, loginHint } = login
+  for (const name of Object.keys(params)) {
+    if (OWN.includes(name)) throw new TypeError(`"params.${name}" is set by freshtoken`)
+  }
+  const { authorizationEndpoint } = await (await endpoint.conversation()).endpoints()
+  if (authorizationEndpoint === undefined) {
+    throw new TypeError('"authorizationEndpoint" must be given or discovered to sign in')
+  }
+  const verifier = randomValue()
+  const attempt: Attempt = {
+    state: randomValue(),
+    verifier,
+    nonce: scope?.split(' ').includes('openid') ? randomValue() : undefined,
+    redirectUri,
+    appState: login.state,
+    createdAt: Date.now(),
+  }
+  const url = new URL(authorizationEndpoint)
+  const query: Record<string, string | undefined> = {
+    ...params,
+    response_type: 'code',
+    client_id: clientId,
+    redirect_uri: redirectUri,
+    scope,
+    state: attempt.state,
+    code_challenge: await challengeOf(verifier),
+    code_challenge_method: 'S256',
+    nonce: attempt.nonce,
+    prompt,
+    login_hint: loginHint,
+  }
+  for (const [name, value] of Object.entries(query)) {
+    if (value !== undefined) url.searchParams.set(name, value)
+  }
+  if (keep) createAttempts(clientId).save(attempt)
+  return { url: url.href, attempt }
+}
