@@ -1,5 +1,5 @@
 // The SDK loads some code on demand (a dynamic import): the token-server conversation and renewal, the 401
-// policy, discovery, and the lease for browsers without Web Locks. Under fake time a test cannot
+// policy, discovery, the session backend, sign-in, and the lease for browsers without Web Locks. Under fake time a test cannot
 // tell how long the real loading takes, so fake time could run ahead of it (a pause measured from
 // the wrong instant). Loading them before each test file makes the SDK's `import()` resolve from
 // the module cache, as it does in a page once a chunk has arrived.
@@ -8,6 +8,8 @@ await Promise.all([
   import('../../src/rejection-policy.js'),
   import('../../src/discovery.js'),
   import('../../src/cross-tab/channel-lease.js'),
+  import('../../src/backend.js'),
+  import('../../src/login/index.js'),
 ])
 
 export {}
