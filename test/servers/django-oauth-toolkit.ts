@@ -1,7 +1,9 @@
 /**
  * Django OAuth Toolkit (DOT) 1.7 as a real token server and resource server for interop tests:
  * a minimal Django project (test/servers/django-oauth-toolkit/) run by Debian's Python, with a
- * fresh SQLite database in a temp dir, one public client and one user.
+ * fresh SQLite database in a temp dir, one public client and one user. On request it is also an
+ * OpenID Connect provider for sign-in: a second public client for the authorization-code grant
+ * with PKCE, Django's login form and DOT's consent page (see {@link DjangoOAuthToolkitOptions}).
  *
  * What makes DOT worth testing against: with `ROTATE_REFRESH_TOKEN` (on here) a refresh grant
  * revokes the refresh token presented and *deletes the access token issued with it* in the same
@@ -55,6 +57,13 @@ export interface DjangoOAuthToolkitOptions {
    * @default undefined (no page)
    */
   staticDir?: string
+  /**
+   * Redirect URIs of a sign-in client ({@link DjangoOAuthToolkit.signInClientId}): a public
+   * client for the authorization-code grant, PKCE required, consent asked every time. With any,
+   * DOT is an OpenID Connect provider too (`OIDC_ENABLED`, a fresh RS256 key, scope `openid`).
+   * @default [] (no sign-in client, no OpenID Connect)
+   */
+  signInRedirectUris?: readonly string[]
 }
 
 /** DOT's answers as counted by the fixture's middleware (GET /fixture/stats). */
@@ -77,17 +86,19 @@ export interface DjangoOAuthToolkitStats {
   api401sExpiredTokens: number
   /** ... to no token, or one DOT never issued. */
   api401sOtherTokens: number
-  /** Every `POST /token`, whatever its outcome. */
+  /** Every `POST /token` or `POST /o/token/`, whatever its outcome. */
   tokenRequests: number
   /** Token requests with `grant_type=password` (logins). */
   passwordGrants: number
+  /** Token requests with `grant_type=authorization_code` (sign-ins redeeming their code). */
+  authorizationCodeGrants: number
   /** Token requests with `grant_type=refresh_token`. */
   refreshGrants: number
   /** Refresh grants answered 200; each rotated the refresh token. */
   rotations: number
   /** Token endpoint answers with `error=invalid_grant`. */
   invalidGrants: number
-  /** `POST /revoke` (RFC 7009). */
+  /** `POST /revoke` or `POST /o/revoke_token/` (RFC 7009). */
   revocationRequests: number
   /**
    * Connections closed because no request came on them within 2 s (a browser's speculative
@@ -108,6 +119,22 @@ export interface DjangoOAuthToolkit {
   readonly apiUrl: string
   /** The public client's id. */
   readonly clientId: string
+  /**
+   * DOT's OpenID Connect issuer, `{url}/o` (DOT derives it from the request). Its metadata is at
+   * `{issuer}/.well-known/openid-configuration/`, with the trailing slash: the URL without it is
+   * redirected there (301, Django's APPEND_SLASH). The metadata lists no `revocation_endpoint`.
+   */
+  readonly issuer: string
+  /** DOT's `AuthorizationView`, `{url}/o/authorize/`: login form first, then the consent page. */
+  readonly authorizationEndpoint: string
+  /** DOT's token endpoint as its metadata names it, `{url}/o/token/` (the same view as `/token`). */
+  readonly oauthTokenEndpoint: string
+  /** DOT's revocation endpoint under its own routes, `{url}/o/revoke_token/`. */
+  readonly oauthRevocationEndpoint: string
+  /** The sign-in client's id, when {@link DjangoOAuthToolkitOptions.signInRedirectUris} were given. */
+  readonly signInClientId: string | undefined
+  /** The user, for Django's login form, and the `sub` DOT puts in its ID tokens (the user's id). */
+  readonly user: { readonly username: string; readonly password: string; readonly sub: string }
   /** The access token lifetime in seconds (`ACCESS_TOKEN_EXPIRE_SECONDS`). */
   readonly accessTokenLifetime: number
   /**
@@ -160,10 +187,14 @@ function exited(child: ChildProcess): Promise<void> {
 }
 
 /**
- * Reads the port from the first stdout line of `serve.py`; rejects when the process exits first,
- * or after {@link START_TIMEOUT}, with the end of its stderr (the migrations' or Python's error).
+ * Reads the port and the user's `sub` from the first stdout line of `serve.py`; rejects when the
+ * process exits first, or after {@link START_TIMEOUT}, with the end of its stderr (the
+ * migrations' or Python's error).
  */
-function readyPort(child: ChildProcess, stderr: () => string): Promise<number> {
+function readyLine(
+  child: ChildProcess,
+  stderr: () => string,
+): Promise<{ port: number; sub: string }> {
   return new Promise((resolve, reject) => {
     let stdout = ''
     const fail = (why: string) => {
@@ -178,8 +209,8 @@ function readyPort(child: ChildProcess, stderr: () => string): Promise<number> {
       const line = stdout.split('\n', 1)[0]
       if (line === undefined || !stdout.includes('\n')) return
       cleanup()
-      const port = (JSON.parse(line) as { port?: unknown }).port
-      if (typeof port === 'number') resolve(port)
+      const { port, sub } = JSON.parse(line) as { port?: unknown; sub?: unknown }
+      if (typeof port === 'number' && typeof sub === 'string') resolve({ port, sub })
       else reject(new Error(`Django OAuth Toolkit fixture printed ${line}`))
     }
     // 'close', not 'exit': by then stderr has been read to its end.
@@ -204,15 +235,21 @@ function readyPort(child: ChildProcess, stderr: () => string): Promise<number> {
  *
  * DOT settings (test/servers/django-oauth-toolkit/fixture/settings.py):
  * `ACCESS_TOKEN_EXPIRE_SECONDS` = `accessTokenLifetime`, `ROTATE_REFRESH_TOKEN = True`,
- * `REFRESH_TOKEN_GRACE_PERIOD_SECONDS = 0`, scope `api` (the default scope). Routes:
+ * `REFRESH_TOKEN_GRACE_PERIOD_SECONDS = 0`, scopes `api` (the default scope) and `openid`,
+ * `PKCE_REQUIRED = True`; with `signInRedirectUris`, `OIDC_ENABLED` and a fresh RSA key. Routes:
  * - `POST /token`: DOT's `TokenView`; the public client `spa` (no secret) may use the password
- *   and refresh_token grants.
+ *   and refresh_token grants; the sign-in client `spa-signin`, authorization_code and
+ *   refresh_token.
  * - `POST /revoke`: DOT's `RevokeTokenView` (RFC 7009).
  * - `GET /api/me`: protected by DOT's OAuthLib core; a missing, unknown, deleted or expired token
  *   gets 401 with `WWW-Authenticate: Bearer realm="api", error="invalid_token", ...`.
  * - `GET /fixture/stats`, `POST /fixture/stats/reset`: the counters.
  * - `GET /`, `GET /<file>`: the test page in `staticDir`, if any.
- * django-cors-headers answers preflights and allows `allowedOrigins`, `Authorization` included.
+ * - DOT's own routes under `/o/` (`authorize/`, `token/`, `revoke_token/`, and with OpenID
+ *   Connect `.well-known/openid-configuration/`, `.well-known/jwks.json`, `userinfo/`), and
+ *   Django's login form at `/accounts/login/`, for the sign-in client.
+ * django-cors-headers answers preflights and allows `allowedOrigins`, `Authorization` included,
+ * on every answer, redirects included. Django's APPEND_SLASH redirects a path missing its slash.
  *
  * The process exits when {@link DjangoOAuthToolkit.close} is called, and also when this Node.js
  * process goes away (it watches its stdin), so it never outlives the tests.
@@ -229,6 +266,8 @@ export async function startDjangoOAuthToolkit(
     throw new TypeError('"accessTokenLifetime" must be a whole number of seconds, at least 1')
   }
   const clientId = 'spa'
+  const signInRedirectUris = options.signInRedirectUris ?? []
+  const signInClientId = signInRedirectUris.length > 0 ? 'spa-signin' : undefined
   const username = 'alice'
   const password = randomUUID()
   const dataDir = await mkdtemp(join(tmpdir(), 'freshtoken-dot-'))
@@ -247,6 +286,8 @@ export async function startDjangoOAuthToolkit(
       DOT_FIXTURE_CLIENT_ID: clientId,
       DOT_FIXTURE_USERNAME: username,
       DOT_FIXTURE_PASSWORD: password,
+      DOT_FIXTURE_REDIRECT_URIS: signInRedirectUris.join(' '),
+      DOT_FIXTURE_SIGN_IN_CLIENT_ID: signInClientId ?? '',
     },
     stdio: ['pipe', 'pipe', 'pipe'],
   })
@@ -268,7 +309,7 @@ export async function startDjangoOAuthToolkit(
     })())
 
   try {
-    const port = await readyPort(child, () => stderr)
+    const { port, sub } = await readyLine(child, () => stderr)
     const url = `http://127.0.0.1:${port}`
     const server: DjangoOAuthToolkit = {
       url,
@@ -276,6 +317,12 @@ export async function startDjangoOAuthToolkit(
       revocationEndpoint: `${url}/revoke`,
       apiUrl: `${url}/api`,
       clientId,
+      issuer: `${url}/o`,
+      authorizationEndpoint: `${url}/o/authorize/`,
+      oauthTokenEndpoint: `${url}/o/token/`,
+      oauthRevocationEndpoint: `${url}/o/revoke_token/`,
+      signInClientId,
+      user: { username, password, sub },
       accessTokenLifetime,
       async login() {
         const response = await postForm(`${url}/token`, {

@@ -1,6 +1,6 @@
 """
 Starts the Django OAuth Toolkit fixture: migrates a fresh SQLite database, creates the public
-client and the user, and serves on 127.0.0.1 with a port the OS picks.
+client (and, when asked, the sign-in client) and the user, and serves on 127.0.0.1 with a port the OS picks.
 
 Run with Debian's /usr/bin/python3 (which sees python3-django-oauth-toolkit), from
 test/servers/django-oauth-toolkit.ts. Configuration comes from the environment:
@@ -9,8 +9,12 @@ test/servers/django-oauth-toolkit.ts. Configuration comes from the environment:
   DOT_FIXTURE_ALLOWED_ORIGINS       space-separated page origins allowed by CORS
   DOT_FIXTURE_STATIC_DIR            optional directory of a test page served at "/"
   DOT_FIXTURE_CLIENT_ID, DOT_FIXTURE_USERNAME, DOT_FIXTURE_PASSWORD
-Once it accepts connections it prints one JSON line, {"port": N}, on stdout. It exits when its
-stdin closes, so it never outlives the test process that started it, even one that was killed.
+  DOT_FIXTURE_REDIRECT_URIS         optional, space-separated: registers the sign-in client (and
+                                    turns on OpenID Connect, see fixture/settings.py)
+  DOT_FIXTURE_SIGN_IN_CLIENT_ID     the sign-in client's id
+Once it accepts connections it prints one JSON line, {"port": N, "sub": "<the user's id>"}, on
+stdout. It exits when its stdin closes, so it never outlives the test process that started it,
+even one that was killed.
 Whichever way it stops (stdin closed, SIGTERM, SIGINT), it removes the database's directory.
 """
 
@@ -45,6 +49,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer  # noqa: E402
@@ -93,9 +98,10 @@ def skip_durability(sender, connection, **kwargs):
 
 
 def prepare_database():
+    """Creates the tables, the user and the clients; returns the user's OpenID `sub`."""
     connection_created.connect(skip_durability)
     call_command("migrate", verbosity=0, interactive=False)
-    get_user_model().objects.create_user(
+    user = get_user_model().objects.create_user(
         username=os.environ.get("DOT_FIXTURE_USERNAME", "alice"),
         password=os.environ["DOT_FIXTURE_PASSWORD"],
     )
@@ -109,13 +115,28 @@ def prepare_database():
         authorization_grant_type=Application.GRANT_PASSWORD,
         redirect_uris="",
     )
+    if settings.SIGN_IN_REDIRECT_URIS:
+        Application.objects.create(
+            name="freshtoken sign-in",
+            client_id=os.environ.get("DOT_FIXTURE_SIGN_IN_CLIENT_ID", "spa-signin"),
+            # A single-page app: no secret, so PKCE (required by the settings) binds the code.
+            client_type=Application.CLIENT_PUBLIC,
+            authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+            redirect_uris=" ".join(settings.SIGN_IN_REDIRECT_URIS),
+            # The consent page is shown on every authorization request.
+            skip_authorization=False,
+            # ID tokens signed with the fixture's RSA key (HS256 is refused for public clients).
+            algorithm=Application.RS256_ALGORITHM,
+        )
+    # DOT's default `sub` claim (OAuth2Validator.get_claim_dict).
+    return str(user.id)
 
 
 def main():
-    prepare_database()
+    sub = prepare_database()
     server = SerialServer(("127.0.0.1", 0), SerialRequestHandler)
     server.set_app(get_wsgi_application())
-    print(json.dumps({"port": server.server_address[1]}), flush=True)
+    print(json.dumps({"port": server.server_address[1], "sub": sub}), flush=True)
     server.serve_forever()
 
 
