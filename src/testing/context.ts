@@ -1,4 +1,5 @@
 import { delay } from 'msw'
+import type { CookieJar } from './cookie-jar.js'
 import type { CorsPolicy } from './cors.js'
 import type { MockRecorder } from './counters.js'
 import { type FaultQueue, faultResponse, type MockFault, type MockFaultTarget } from './faults.js'
@@ -12,6 +13,10 @@ export interface MockContext {
   readonly store: TokenStore
   readonly faults: FaultQueue
   readonly recorder: MockRecorder
+  /** The browser's cookies for the session backend (see {@link CookieJar}). */
+  readonly jar: CookieJar
+  /** The user's session at the authorization server, which `prompt=none` depends on. */
+  readonly provider: { signedIn: boolean }
 }
 
 /** What a handler answered, and with which fault. */

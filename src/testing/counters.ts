@@ -1,4 +1,5 @@
 import type { MockFault } from './faults.js'
+import type { MockTokenState } from './token-store.js'
 
 /**
  * Request counters of the mock server, live: read them after the code under test ran. CORS
@@ -6,8 +7,8 @@ import type { MockFault } from './faults.js'
  */
 export interface MockTokenServerCounters {
   /**
-   * Requests that reached the token endpoint (any method but `OPTIONS`, faulted ones included).
-   * The mock implements only the refresh grant, so in practice these are refresh requests.
+   * Requests that reached the token endpoint (any method but `OPTIONS`, faulted ones included):
+   * refresh grants and code exchanges.
    */
   readonly token: number
   /** Token endpoint requests answered with a token response (200, RFC 6749 §5.1). */
@@ -30,6 +31,21 @@ export interface MockTokenServerCounters {
   readonly faults: number
   /** Reuses of a rotated refresh token that revoked a whole family (RFC 9700 §4.14.2). */
   readonly reuseDetected: number
+  /**
+   * Authorization requests: calls of {@link MockTokenServer.authorize} and `GET`s of the
+   * authorization endpoint, those answered with an error included.
+   */
+  readonly authorizations: number
+  /** Token endpoint requests with `grant_type=authorization_code` (RFC 6749 §4.1.3), faulted ones included. */
+  readonly codeExchanges: number
+  /** Requests to the end-session endpoint (RP-Initiated Logout 1.0 §2), not preflights. */
+  readonly endSessions: number
+  /** Requests to the session backend's login endpoint, faulted ones included. */
+  readonly backendLogin: number
+  /** Requests to the session backend's refresh endpoint, faulted ones included. */
+  readonly backendRefresh: number
+  /** Requests to the session backend's logout endpoint, faulted ones included. */
+  readonly backendLogout: number
 }
 
 /** One token endpoint request, as logged by the mock. Carries no token value. */
@@ -93,6 +109,92 @@ export interface ApiLogEntry {
   readonly fault: MockFault['type'] | null
 }
 
+/** One authorization request, as logged by the mock (RFC 6749 §4.1.1). Carries no `state` value. */
+export interface AuthorizationLogEntry {
+  /** `Date.now()` when the request arrived. */
+  readonly at: number
+  /** `client_id` sent, `null` when absent. */
+  readonly clientId: string | null
+  /** `redirect_uri` sent, `null` when absent. */
+  readonly redirectUri: string | null
+  /** `scope` sent, `null` when absent. */
+  readonly scope: string | null
+  /** `prompt` sent (OpenID Connect Core §3.1.2.1), `null` when absent. */
+  readonly prompt: string | null
+  /** `code_challenge_method` sent, `null` when absent. */
+  readonly codeChallengeMethod: string | null
+  /** Whether a `state` was sent. */
+  readonly state: boolean
+  /** Whether a `nonce` was sent. */
+  readonly nonce: boolean
+  /**
+   * The error answered: an RFC 6749 §4.1.2.1 or OpenID Connect §3.1.2.6 code on the redirect, or
+   * the {@link MockAuthorizationErrorCode} of a request that could not be redirected; `null` when
+   * a code was issued.
+   */
+  readonly error: string | null
+  /** Whether the browser was sent back to the redirect URI (false: an error page). */
+  readonly redirected: boolean
+}
+
+/** One code exchange at the token endpoint (RFC 6749 §4.1.3). Carries no code or verifier. */
+export interface CodeExchangeLogEntry {
+  /** `Date.now()` when the request arrived. */
+  readonly at: number
+  /** `client_id` sent, `null` when absent. */
+  readonly clientId: string | null
+  /** `redirect_uri` sent, `null` when absent. */
+  readonly redirectUri: string | null
+  /** Whether a `code_verifier` was sent (RFC 7636 §4.5). */
+  readonly codeVerifier: boolean
+  /** Family label of the session issued from the code, `null` when none. */
+  readonly family: string | null
+  /** True when the code had been redeemed before, so its tokens were revoked (RFC 6749 §4.1.2). */
+  readonly reuseDetected: boolean
+  /** The status the client received (0 for a network error). */
+  readonly status: number
+  /** The OAuth `error` code the server answered, `null` on success or when a fault answered. */
+  readonly error: string | null
+  /** The injected fault that shaped the answer, `null` when none. */
+  readonly fault: MockFault['type'] | null
+}
+
+/** One end-session request (RP-Initiated Logout 1.0 §2). Carries no ID token. */
+export interface EndSessionLogEntry {
+  /** `Date.now()` when the request arrived. */
+  readonly at: number
+  /** The HTTP method, `GET` or `POST`. */
+  readonly method: string
+  /** Whether an `id_token_hint` was sent; its value is never logged. */
+  readonly idTokenHint: boolean
+  /** `client_id` sent, `null` when absent. */
+  readonly clientId: string | null
+  /** `post_logout_redirect_uri` sent, `null` when absent. */
+  readonly postLogoutRedirectUri: string | null
+  /** The status answered: 302 when redirected to the post-logout redirect URI, else 200. */
+  readonly status: number
+}
+
+/** One request to the session backend. Carries no cookie or token value. */
+export interface BackendLogEntry {
+  /** `Date.now()` when the request arrived. */
+  readonly at: number
+  /** Which endpoint it reached. */
+  readonly endpoint: 'login' | 'refresh' | 'logout'
+  /** The HTTP method. */
+  readonly method: string
+  /** Whether the CSRF header was sent with the expected value (always true when none is required). */
+  readonly csrf: boolean
+  /** What the refresh cookie sent was: `missing`, or the state of its refresh token. */
+  readonly cookie: 'missing' | MockTokenState
+  /** Family label of the cookie's session (or of the new session on login), `null` when none. */
+  readonly family: string | null
+  /** The status the client received (0 for a network error). */
+  readonly status: number
+  /** The injected fault that shaped the answer, `null` when none. */
+  readonly fault: MockFault['type'] | null
+}
+
 /**
  * Request logs of the mock server, in the order the answers were sent (a delayed answer is logged
  * when it is sent; `at` is its arrival). `reset()` empties them.
@@ -104,6 +206,14 @@ export interface MockTokenServerLog {
   readonly revocation: readonly RevocationLogEntry[]
   /** Protected resource requests (not preflights). */
   readonly api: readonly ApiLogEntry[]
+  /** Authorization requests, in the order they were made. */
+  readonly authorization: readonly AuthorizationLogEntry[]
+  /** Code exchanges at the token endpoint (they are in `token` as well). */
+  readonly codeExchange: readonly CodeExchangeLogEntry[]
+  /** End-session requests. */
+  readonly endSession: readonly EndSessionLogEntry[]
+  /** Session backend requests (not preflights). */
+  readonly backend: readonly BackendLogEntry[]
 }
 
 /** Writable counters and logs, shared by the mock's handlers. Not part of the public surface. */
@@ -113,6 +223,10 @@ export interface MockRecorder {
     readonly token: TokenRequestLogEntry[]
     readonly revocation: RevocationLogEntry[]
     readonly api: ApiLogEntry[]
+    readonly authorization: AuthorizationLogEntry[]
+    readonly codeExchange: CodeExchangeLogEntry[]
+    readonly endSession: EndSessionLogEntry[]
+    readonly backend: BackendLogEntry[]
   }
   reset(): void
 }
@@ -130,6 +244,12 @@ function zeroCounters(): { -readonly [K in keyof MockTokenServerCounters]: numbe
     preflight: 0,
     faults: 0,
     reuseDetected: 0,
+    authorizations: 0,
+    codeExchanges: 0,
+    endSessions: 0,
+    backendLogin: 0,
+    backendRefresh: 0,
+    backendLogout: 0,
   }
 }
 
@@ -140,15 +260,21 @@ function zeroCounters(): { -readonly [K in keyof MockTokenServerCounters]: numbe
  */
 export function createRecorder(): MockRecorder {
   const counters = zeroCounters()
-  const log: MockRecorder['log'] = { token: [], revocation: [], api: [] }
+  const log: MockRecorder['log'] = {
+    token: [],
+    revocation: [],
+    api: [],
+    authorization: [],
+    codeExchange: [],
+    endSession: [],
+    backend: [],
+  }
   return {
     counters,
     log,
     reset() {
       Object.assign(counters, zeroCounters())
-      log.token.length = 0
-      log.revocation.length = 0
-      log.api.length = 0
+      for (const entries of Object.values(log)) entries.length = 0
     },
   }
 }

@@ -6,7 +6,9 @@ import { scopeTokens } from './token-store.js'
 
 /**
  * The authorization server metadata the mock publishes, before the `metadata` option is merged
- * over it. `issuer` is the configured issuer verbatim, as RFC 8414 §3.3 requires.
+ * over it. `issuer` is the configured issuer verbatim, as RFC 8414 §3.3 requires. Both documents
+ * list the authorization and end-session endpoints, PKCE `S256` and, with `issParameter`,
+ * `authorization_response_iss_parameter_supported` (RFC 9207 §3).
  *
  * @param options - resolved mock options
  * @param openid - include the members OpenID Connect Discovery 1.0 §3 makes REQUIRED
@@ -24,17 +26,22 @@ export function authorizationServerMetadata(
     authorization_endpoint: endpoints.authorization,
     token_endpoint: endpoints.token,
     revocation_endpoint: endpoints.revocation,
+    end_session_endpoint: endpoints.endSession,
     response_types_supported: ['code'],
-    grant_types_supported: ['refresh_token'],
+    response_modes_supported: ['query'],
+    grant_types_supported: ['authorization_code', 'refresh_token'],
     token_endpoint_auth_methods_supported: ['none'],
     revocation_endpoint_auth_methods_supported: ['none'],
     code_challenge_methods_supported: ['S256'],
+    // RFC 9207 §3: omitted means false, as from a server that predates RFC 9207.
+    ...(options.issParameter ? { authorization_response_iss_parameter_supported: true } : {}),
     scopes_supported: scopeTokens(options.scope),
     ...(openid
       ? {
           jwks_uri: `${base}/.well-known/jwks.json`,
           subject_types_supported: ['public'],
-          id_token_signing_alg_values_supported: ['RS256'],
+          // OpenID Discovery §3 makes RS256 mandatory to list; the mock's ID tokens are HS256.
+          id_token_signing_alg_values_supported: ['RS256', 'HS256'],
         }
       : {}),
     ...options.metadata,

@@ -6,8 +6,11 @@ import {
   statusForOAuthError,
 } from './responses.js'
 
-/** The endpoint a fault applies to. */
-export type MockFaultTarget = 'token' | 'revocation' | 'discovery' | 'api'
+/**
+ * The endpoint a fault applies to. `'backend'` covers the session backend's three endpoints (with
+ * the `backend` option).
+ */
+export type MockFaultTarget = 'token' | 'revocation' | 'discovery' | 'api' | 'backend'
 
 /** Fields every fault accepts. */
 export interface MockFaultOptions {
@@ -114,7 +117,7 @@ export interface FaultQueue {
   clear(): void
 }
 
-const TARGETS: readonly MockFaultTarget[] = ['token', 'revocation', 'discovery', 'api']
+const TARGETS: readonly MockFaultTarget[] = ['token', 'revocation', 'discovery', 'api', 'backend']
 const FAULT_TYPES: readonly MockFault['type'][] = [
   'status',
   'latency',

@@ -1,5 +1,19 @@
+export type { AuthorizeVerdict, MockAuthorizationErrorCode } from './authorization.js'
+export { MockAuthorizationError } from './authorization.js'
+export type {
+  MockBackendCamelBody,
+  MockBackendEndpoints,
+  MockBackendOptions,
+  MockBackendRFC6749Body,
+  MockBackendTokenBody,
+} from './cookie-backend.js'
+export { MOCK_REFRESH_COOKIE } from './cookie-backend.js'
 export type {
   ApiLogEntry,
+  AuthorizationLogEntry,
+  BackendLogEntry,
+  CodeExchangeLogEntry,
+  EndSessionLogEntry,
   MockTokenServerCounters,
   MockTokenServerLog,
   RevocationLogEntry,
@@ -23,3 +37,4 @@ export type { MockDiscoveryMode, MockEndpoints, MockTokenServerOptions } from '.
 export type { OAuthErrorCode } from './responses.js'
 export type { MockStateStorage } from './state-storage.js'
 export type { MockTokenIntrospection, MockTokenState } from './token-store.js'
+export { MOCK_ID_TOKEN_SECRET } from './token-values.js'

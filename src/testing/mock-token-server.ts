@@ -1,12 +1,25 @@
 import type { HttpHandler } from 'msw'
 import type { TokenResponse } from '../token-set.js'
+import {
+  type AuthorizeVerdict,
+  authorizationEndpointHandler,
+  authorizeRequest,
+} from './authorization.js'
 import type { MockContext } from './context.js'
+import {
+  backendHandlers,
+  MOCK_REFRESH_COOKIE,
+  type MockBackendTokenBody,
+  signInToBackend,
+} from './cookie-backend.js'
+import { createCookieJar } from './cookie-jar.js'
 import {
   createRecorder,
   type MockTokenServerCounters,
   type MockTokenServerLog,
 } from './counters.js'
 import { discoveryHandlers } from './discovery.js'
+import { endSessionHandler } from './end-session.js'
 import { createFaultQueue, type MockFault } from './faults.js'
 import { apiHandler } from './mock-api.js'
 import { type MockEndpoints, type MockTokenServerOptions, resolveMockOptions } from './options.js'
@@ -34,8 +47,9 @@ export interface IssueTokensOptions {
  */
 export interface MockTokenServer {
   /**
-   * The msw request handlers: token, revocation and both discovery endpoints below the issuer, and
-   * the API below `apiOrigin`. Pass them to `setupServer(...mock.handlers)` (`msw/node`) or
+   * The msw request handlers: token, revocation, authorization, end-session and both discovery
+   * endpoints below the issuer, the API below `apiOrigin`, and with `backend` the session backend
+   * on `appOrigin`. Pass them to `setupServer(...mock.handlers)` (`msw/node`) or
    * `setupWorker(...mock.handlers)` (`msw/browser`).
    */
   readonly handlers: HttpHandler[]
@@ -54,6 +68,73 @@ export interface MockTokenServer {
    * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
    */
   issueTokens(options?: IssueTokensOptions): TokenResponse
+  /**
+   * Answers an authorization request (RFC 6749 §4.1.1) as the user and a compliant server would,
+   * without a browser: give it the URL the SDK navigated to (or opened in a popup) and it returns
+   * the URL the browser is redirected to.
+   *
+   * The request must name the registered client and one of `redirectUris` exactly, else it throws
+   * (a real server shows an error page and must not redirect, RFC 6749 §4.1.2.1). Otherwise the
+   * redirect carries, besides `state` verbatim and `iss` (RFC 9207, unless `issParameter` is
+   * false):
+   *
+   * - `error=invalid_request` for a repeated parameter, a missing `response_type`, a `response_mode`
+   *   other than `query`, or a missing or non-`S256` PKCE challenge (RFC 7636 §4.4.1), and
+   *   `unsupported_response_type` for a `response_type` other than `code`;
+   * - else `error=login_required` for `prompt=none` when the user has no session at the server
+   *   (`providerSession`);
+   * - else the verdict's error, or for `'approve'` a `code`: single use, valid
+   *   `authorizationCodeLifetime`, bound to the redirect URI, the code challenge, the scope (the
+   *   server's `scope` when none is asked), the `nonce`, and the subject (`login_hint`, else the
+   *   server's `subject`). An approved request without `prompt=none` starts the user's session.
+   *
+   * Counted in `authorizations`, logged in `log.authorization`.
+   *
+   * @param url - the authorization request URL
+   * @param verdict - what the user does
+   * @default verdict the server's `authorizeVerdict` option
+   * @returns the URL the browser is redirected to
+   * @throws {MockAuthorizationError} when the request cannot be redirected
+   * @throws {TypeError} when `verdict` is not a verdict
+   * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2
+   * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.4
+   * @see https://www.rfc-editor.org/rfc/rfc9207#section-2
+   * @see https://openid.net/specs/openid-connect-core-1_0.html#AuthRequest
+   * @example
+   * ```ts
+   * const start = await auth.signIn({ redirect: false }) // whatever the SDK navigates to
+   * const callback = mock.authorize(start.url)
+   * await auth.handleCallback(callback)
+   * ```
+   */
+  authorize(url: string, verdict?: AuthorizeVerdict): string
+  /**
+   * Starts a session at the session backend without UI, as a login in an earlier page load would
+   * have: its refresh cookie goes straight into the browser's cookie jar the mock keeps, so the
+   * app's first refresh succeeds. Not counted as a request.
+   *
+   * @param options - scope and subject of the session
+   * @throws {TypeError} when the mock has no `backend`
+   * @see https://datatracker.ietf.org/doc/html/draft-ietf-oauth-browser-based-apps#section-6.2
+   */
+  signIn(options?: IssueTokensOptions): void
+  /**
+   * {@link MockTokenServer.signIn}, returning the body the backend's login endpoint would have
+   * answered (in its `shape`), for a test that hands the first access token to the app itself.
+   *
+   * @param options - scope and subject of the session
+   * @returns the login answer
+   * @throws {TypeError} when the mock has no `backend`
+   */
+  loginResponse(options?: IssueTokensOptions): MockBackendTokenBody
+  /**
+   * Tells what the server makes of the refresh cookie the browser holds now (see
+   * {@link MockTokenServer.introspect}), without revealing it: `state: 'unknown'` when the jar
+   * holds none, as after a logout.
+   *
+   * @returns the cookie's refresh token state
+   */
+  introspectCookie(): MockTokenIntrospection
   /**
    * Queues a fault for the next request(s) to one endpoint (the token endpoint by default).
    *
@@ -78,17 +159,20 @@ export interface MockTokenServer {
    */
   introspect(token: string): MockTokenIntrospection
   /**
-   * Forgets every token and family, drops faults, zeroes counters and empties logs. With a
+   * Forgets every token, code and family and the cookie jar, restores the user's session at the
+   * server to `providerSession`, drops faults, zeroes counters and empties logs. With a
    * `stateStorage`, the shared state is forgotten for every mock using it.
    */
   reset(): void
 }
 
 /**
- * Creates a mock OAuth 2.0 authorization server that behaves like a compliant one: the refresh
- * grant (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2), revocation (RFC 7009),
- * discovery (RFC 8414, OpenID Connect Discovery), a bearer-protected API (RFC 6750) and CORS on
- * every endpoint, plus injectable faults. Uses only Web APIs and msw, so it runs under
+ * Creates a mock OAuth 2.0 authorization server that behaves like a compliant one: sign-in with
+ * the authorization code flow and PKCE (RFC 6749 §4.1, RFC 7636, RFC 9207, OpenID Connect ID
+ * tokens), the refresh grant (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2),
+ * revocation (RFC 7009), RP-Initiated Logout, discovery (RFC 8414, OpenID Connect Discovery), a
+ * bearer-protected API (RFC 6750) and CORS on every endpoint, plus injectable faults; and with
+ * `backend`, an app's own cookie-session backend. Uses only Web APIs and msw, so it runs under
  * `msw/node` and in a browser behind `msw/browser`.
  *
  * @param options - server behaviour; every field has a default
@@ -108,6 +192,7 @@ export interface MockTokenServer {
  * // ...exercise the app, then:
  * expect(mock.counters.token).toBe(2)
  * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
  * @see https://www.rfc-editor.org/rfc/rfc7009
  * @see https://www.rfc-editor.org/rfc/rfc8414#section-3
@@ -118,31 +203,52 @@ export function createMockTokenServer(options: MockTokenServerOptions = {}): Moc
   const store = createTokenStore(resolved)
   const faults = createFaultQueue()
   const recorder = createRecorder()
+  const jar = createCookieJar(resolved.stateStorage, `${resolved.stateKey}:cookies`)
   const context: MockContext = {
     options: resolved,
     cors: { allowedOrigins: resolved.allowedOrigins, exposeHeaders: resolved.exposeHeaders },
     store,
     faults,
     recorder,
+    jar,
+    provider: { signedIn: resolved.providerSession },
+  }
+  const checkIssue = (issue: IssueTokensOptions) => {
+    if (
+      issue.scope !== undefined &&
+      (typeof issue.scope !== 'string' || issue.scope.trim() === '')
+    ) {
+      throw new TypeError('"scope" must be a non-empty string')
+    }
+    return issue
   }
   return {
     handlers: [
       tokenEndpointHandler(context),
       revocationEndpointHandler(context),
+      authorizationEndpointHandler(context),
+      endSessionHandler(context),
       ...discoveryHandlers(context),
       apiHandler(context),
+      ...backendHandlers(context),
     ],
     endpoints: resolved.endpoints,
     counters: recorder.counters,
     log: recorder.log,
     issueTokens(issue = {}) {
-      if (
-        issue.scope !== undefined &&
-        (typeof issue.scope !== 'string' || issue.scope.trim() === '')
-      ) {
-        throw new TypeError('"scope" must be a non-empty string')
-      }
-      return store.issue(issue)
+      return store.issue(checkIssue(issue))
+    },
+    authorize(url, verdict) {
+      return authorizeRequest(context, url, verdict)
+    },
+    signIn(issue = {}) {
+      signInToBackend(context, checkIssue(issue))
+    },
+    loginResponse(issue = {}) {
+      return signInToBackend(context, checkIssue(issue))
+    },
+    introspectCookie() {
+      return store.introspect(jar.get(resolved.appOrigin, MOCK_REFRESH_COOKIE) ?? '')
     },
     injectFault(fault) {
       faults.add(fault)
@@ -161,6 +267,8 @@ export function createMockTokenServer(options: MockTokenServerOptions = {}): Moc
     },
     reset() {
       store.reset()
+      jar.clear()
+      context.provider.signedIn = resolved.providerSession
       faults.clear()
       recorder.reset()
     },

@@ -1,3 +1,10 @@
+import type { AuthorizeVerdict } from './authorization.js'
+import {
+  type MockBackendEndpoints,
+  type MockBackendOptions,
+  type ResolvedBackendOptions,
+  resolveBackendOptions,
+} from './cookie-backend.js'
 import type { MockStateStorage } from './state-storage.js'
 
 /**
@@ -21,7 +28,7 @@ export interface MockTokenServerOptions {
   /**
    * The authorization server's issuer identifier (RFC 8414 §2): an `https` (or `http`) URL without
    * query or fragment, optionally with a path. Endpoints hang below it: `${issuer}/oauth/token`,
-   * `${issuer}/oauth/revoke`, `${issuer}/oauth/authorize` (advertised only).
+   * `${issuer}/oauth/revoke`, `${issuer}/oauth/authorize`, `${issuer}/oauth/logout`.
    * @default 'https://auth.example.com'
    */
   readonly issuer?: string
@@ -110,7 +117,7 @@ export interface MockTokenServerOptions {
   readonly apiOrigin?: string
   /**
    * Origins allowed by CORS on every endpoint. `'*'` allows any origin.
-   * @default ['https://app.example.com']
+   * @default [appOrigin]
    */
   readonly allowedOrigins?: readonly string[]
   /**
@@ -125,6 +132,75 @@ export interface MockTokenServerOptions {
    * @default 403
    */
   readonly insufficientScopeStatus?: 401 | 403
+  /**
+   * Origin of the app under test. The default redirect and post-logout redirect URIs hang below it,
+   * CORS allows it unless `allowedOrigins` says otherwise, and with `backend` the session backend is
+   * served on it. A URL with a path is reduced to its origin.
+   * @default 'https://app.example.com'
+   */
+  readonly appOrigin?: string
+  /**
+   * The redirect URIs registered for the client (RFC 6749 §3.1.2.2). An authorization request must
+   * name one of them, compared by exact string match (§3.1.2.3, RFC 9700 §4.1.3), and the code
+   * exchange must repeat the same one (§4.1.3). Absolute URLs without a fragment.
+   * @default [`${appOrigin}/callback`]
+   */
+  readonly redirectUris?: readonly string[]
+  /**
+   * The post-logout redirect URIs registered for the client (OpenID Connect RP-Initiated Logout 1.0
+   * §2, §3.1), compared by exact string match. The end-session endpoint redirects only to one of
+   * them, and only when the request identifies the client.
+   * @default [`${appOrigin}/`]
+   */
+  readonly postLogoutRedirectUris?: readonly string[]
+  /**
+   * What the user does at the authorization endpoint when a request does not say
+   * (see {@link MockTokenServer.authorize}): approve, or end with one of the RFC 6749 §4.1.2.1 and
+   * OpenID Connect Core §3.1.2.6 errors.
+   * @default 'approve'
+   */
+  readonly authorizeVerdict?: AuthorizeVerdict
+  /**
+   * Whether the user starts out signed in at the authorization server. Without a session a
+   * `prompt=none` request is answered `login_required` (OpenID Connect Core §3.1.2.6); an approved
+   * interactive request starts the session, and a visit to the end-session endpoint ends it.
+   * @default true
+   */
+  readonly providerSession?: boolean
+  /**
+   * Send `iss` in every authorization response and advertise
+   * `authorization_response_iss_parameter_supported: true` (RFC 9207 §2, §3). When false, neither:
+   * a server that predates RFC 9207.
+   * @default true
+   */
+  readonly issParameter?: boolean
+  /**
+   * How long an authorization code can be redeemed, in milliseconds. RFC 6749 §4.1.2 recommends
+   * at most 10 minutes; the mock uses a short one, as many servers do.
+   * @default 60_000
+   */
+  readonly authorizationCodeLifetime?: number
+  /**
+   * Issue a refresh token on the code exchange even when the scope lacks `offline_access`, as
+   * Keycloak and many servers do. When false, only a scope with `offline_access` gets one (Auth0,
+   * Okta, Microsoft Entra; OpenID Connect Core §11).
+   * @default true
+   */
+  readonly refreshTokenWithoutOfflineAccess?: boolean
+  /**
+   * Hard end of every session, in milliseconds from its start (an "SSO session max"): no refresh
+   * token of the session outlives it, whatever `refreshTokenLifetime` says, so a backend's
+   * `refreshExpiresIn` counts down to it. `null` for sessions that last as long as they are renewed.
+   * @default null
+   */
+  readonly sessionLifetime?: number | null
+  /**
+   * Also serve an app's own session backend on `appOrigin` (a token-mediating backend, OAuth 2.0
+   * for Browser-Based Applications §6.2) that keeps the refresh token in a cookie: see
+   * {@link MockBackendOptions}. `null` to serve none.
+   * @default null
+   */
+  readonly backend?: MockBackendOptions | null
   /**
    * Which discovery documents are published.
    * @default 'both'
@@ -177,6 +253,16 @@ export interface ResolvedMockOptions {
   readonly metadata: Readonly<Record<string, unknown>>
   readonly stateStorage: MockStateStorage | null
   readonly stateKey: string
+  readonly appOrigin: string
+  readonly redirectUris: readonly string[]
+  readonly postLogoutRedirectUris: readonly string[]
+  readonly authorizeVerdict: AuthorizeVerdict
+  readonly providerSession: boolean
+  readonly issParameter: boolean
+  readonly authorizationCodeLifetime: number
+  readonly refreshTokenWithoutOfflineAccess: boolean
+  readonly sessionLifetime: number | null
+  readonly backend: ResolvedBackendOptions | null
   readonly endpoints: MockEndpoints
 }
 
@@ -190,8 +276,13 @@ export interface MockEndpoints {
   readonly token: string
   /** Revocation endpoint, `${issuer}/oauth/revoke` (RFC 7009 §2). */
   readonly revocation: string
-  /** Authorization endpoint, `${issuer}/oauth/authorize`: advertised in metadata, not served. */
+  /**
+   * Authorization endpoint, `${issuer}/oauth/authorize` (RFC 6749 §3.1): see
+   * {@link MockTokenServer.authorize}.
+   */
   readonly authorization: string
+  /** End-session endpoint, `${issuer}/oauth/logout` (OpenID Connect RP-Initiated Logout 1.0 §2). */
+  readonly endSession: string
   /**
    * RFC 8414 metadata URL: `/.well-known/oauth-authorization-server` inserted between the host and
    * the issuer's path (RFC 8414 §3.1).
@@ -201,6 +292,8 @@ export interface MockEndpoints {
   readonly openidConfiguration: string
   /** Base URL of the protected resource (`apiOrigin` without a trailing `/`). */
   readonly api: string
+  /** The session backend's endpoints on `appOrigin`, `null` without the `backend` option. */
+  readonly backend: MockBackendEndpoints | null
 }
 
 function fail(option: string, rule: string): never {
@@ -235,6 +328,38 @@ function checkString(option: string, value: string): string {
   return value
 }
 
+/** Registered redirection URIs: absolute, without fragment (RFC 6749 §3.1.2). */
+function checkRedirectURIs(option: string, value: readonly string[]): string[] {
+  if (!Array.isArray(value) || value.length === 0) fail(option, 'must be a non-empty array of URLs')
+  for (const uri of value) {
+    if (typeof uri !== 'string' || !URL.canParse(uri) || uri.includes('#')) {
+      fail(option, 'must hold absolute URLs without a fragment')
+    }
+  }
+  return [...value]
+}
+
+const VERDICTS: readonly AuthorizeVerdict[] = [
+  'approve',
+  'access_denied',
+  'login_required',
+  'consent_required',
+  'interaction_required',
+]
+
+/**
+ * Checks an authorization verdict.
+ *
+ * @param option - the name to report
+ * @param value - the verdict
+ * @returns the verdict
+ * @throws {TypeError} naming `option` when it is not a verdict
+ */
+export function checkVerdict(option: string, value: AuthorizeVerdict): AuthorizeVerdict {
+  if (!VERDICTS.includes(value)) fail(option, `must be one of ${VERDICTS.join(', ')}`)
+  return value
+}
+
 /**
  * Applies defaults, validates every option and derives the endpoint URLs.
  *
@@ -257,7 +382,8 @@ export function resolveMockOptions(options: MockTokenServerOptions = {}): Resolv
   if (insufficientScopeStatus !== 401 && insufficientScopeStatus !== 403) {
     fail('insufficientScopeStatus', 'must be 401 or 403')
   }
-  const allowedOrigins = options.allowedOrigins ?? ['https://app.example.com']
+  const appOrigin = checkURL('appOrigin', options.appOrigin ?? 'https://app.example.com').origin
+  const allowedOrigins = options.allowedOrigins ?? [appOrigin]
   if (!Array.isArray(allowedOrigins) || allowedOrigins.some((o) => typeof o !== 'string')) {
     fail('allowedOrigins', 'must be an array of origins')
   }
@@ -278,6 +404,9 @@ export function resolveMockOptions(options: MockTokenServerOptions = {}): Resolv
   if (typeof clockSkew !== 'number' || !Number.isFinite(clockSkew)) {
     fail('clockSkew', 'must be a finite number of milliseconds')
   }
+  const sessionLifetime = options.sessionLifetime ?? null
+  if (sessionLifetime !== null) checkDuration('sessionLifetime', sessionLifetime)
+  const backend = options.backend == null ? null : resolveBackendOptions(options.backend, appOrigin)
 
   // RFC 8414 §3.1 and OpenID Discovery both start from the issuer without one trailing slash.
   const base = stripSlash(issuer)
@@ -312,13 +441,34 @@ export function resolveMockOptions(options: MockTokenServerOptions = {}): Resolv
     metadata: { ...options.metadata },
     stateStorage,
     stateKey: checkString('stateKey', options.stateKey ?? 'freshtoken:mock-token-server'),
+    appOrigin,
+    redirectUris: checkRedirectURIs(
+      'redirectUris',
+      options.redirectUris ?? [`${appOrigin}/callback`],
+    ),
+    postLogoutRedirectUris: checkRedirectURIs(
+      'postLogoutRedirectUris',
+      options.postLogoutRedirectUris ?? [`${appOrigin}/`],
+    ),
+    authorizeVerdict: checkVerdict('authorizeVerdict', options.authorizeVerdict ?? 'approve'),
+    providerSession: options.providerSession ?? true,
+    issParameter: options.issParameter ?? true,
+    authorizationCodeLifetime: checkDuration(
+      'authorizationCodeLifetime',
+      options.authorizationCodeLifetime ?? 60_000,
+    ),
+    refreshTokenWithoutOfflineAccess: options.refreshTokenWithoutOfflineAccess ?? true,
+    sessionLifetime,
+    backend,
     endpoints: {
       token: `${base}/oauth/token`,
       revocation: `${base}/oauth/revoke`,
       authorization: `${base}/oauth/authorize`,
+      endSession: `${base}/oauth/logout`,
       oauthMetadata: `${issuerURL.origin}/.well-known/oauth-authorization-server${issuerPath}`,
       openidConfiguration: `${base}/.well-known/openid-configuration`,
       api,
+      backend: backend?.endpoints ?? null,
     },
   }
 }

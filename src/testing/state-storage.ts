@@ -1,4 +1,11 @@
-import type { AccessRecord, Family, RefreshRecord, TokenTables } from './token-store.js'
+import type {
+  AccessRecord,
+  CodeGrant,
+  CodeRecord,
+  Family,
+  RefreshRecord,
+  TokenTables,
+} from './token-store.js'
 
 /**
  * Where a mock token server keeps its token database so that several mocks share it: the part of
@@ -19,14 +26,20 @@ export interface MockStateStorage {
 }
 
 /** Version of the serialised state; anything else is ignored as foreign. */
-const VERSION = 1
+const VERSION = 2
 
 interface FamilyJSON {
   readonly label: string
   readonly clientId: string
   readonly subject: string
   readonly scope: string
+  readonly expiresAt: number | null
   readonly revoked: boolean
+}
+
+interface CodeJSON extends CodeGrant {
+  readonly expiresAt: number
+  readonly family: string | null
 }
 
 interface RefreshJSON {
@@ -50,6 +63,7 @@ interface StateJSON {
   readonly families: readonly FamilyJSON[]
   readonly refreshTokens: readonly (readonly [string, RefreshJSON])[]
   readonly accessTokens: readonly (readonly [string, AccessJSON])[]
+  readonly codes: readonly (readonly [string, CodeJSON])[]
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -75,7 +89,8 @@ function readState(storage: MockStateStorage, key: string): StateJSON | null {
     typeof state.familyCount !== 'number' ||
     !Array.isArray(state.families) ||
     !Array.isArray(state.refreshTokens) ||
-    !Array.isArray(state.accessTokens)
+    !Array.isArray(state.accessTokens) ||
+    !Array.isArray(state.codes)
   ) {
     return null
   }
@@ -93,6 +108,7 @@ function readState(storage: MockStateStorage, key: string): StateJSON | null {
 export function restoreTables(storage: MockStateStorage, key: string, tables: TokenTables): void {
   tables.refreshTokens.clear()
   tables.accessTokens.clear()
+  tables.codes.clear()
   tables.familyCount = 0
   const state = readState(storage, key)
   if (state === null) return
@@ -113,6 +129,13 @@ export function restoreTables(storage: MockStateStorage, key: string, tables: To
     const [token, record] = entry as readonly [string, AccessJSON]
     tables.accessTokens.set(token, { ...record, family } satisfies AccessRecord)
   }
+  for (const entry of state.codes) {
+    if (!isEntry(entry)) continue
+    const [code, record] = entry as readonly [string, CodeJSON]
+    const family = record.family === null ? null : families.get(record.family)
+    if (family === undefined) continue
+    tables.codes.set(code, { ...record, family } satisfies CodeRecord)
+  }
   tables.familyCount = state.familyCount
 }
 
@@ -127,14 +150,16 @@ export function saveTables(storage: MockStateStorage, key: string, tables: Token
   const families = new Set<Family>()
   for (const record of tables.refreshTokens.values()) families.add(record.family)
   for (const record of tables.accessTokens.values()) families.add(record.family)
+  for (const record of tables.codes.values()) if (record.family) families.add(record.family)
   const state: StateJSON = {
     version: VERSION,
     familyCount: tables.familyCount,
-    families: [...families].map(({ label, clientId, subject, scope, revoked }) => ({
+    families: [...families].map(({ label, clientId, subject, scope, expiresAt, revoked }) => ({
       label,
       clientId,
       subject,
       scope,
+      expiresAt,
       revoked,
     })),
     refreshTokens: [...tables.refreshTokens].map(([token, record]) => [
@@ -154,6 +179,10 @@ export function saveTables(storage: MockStateStorage, key: string, tables: Token
         expiresAt: record.expiresAt,
         revoked: record.revoked,
       },
+    ]),
+    codes: [...tables.codes].map(([code, record]) => [
+      code,
+      { ...record, family: record.family?.label ?? null },
     ]),
   }
   storage.setItem(key, JSON.stringify(state))

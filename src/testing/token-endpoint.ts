@@ -1,4 +1,5 @@
 import { type HttpHandler, HttpResponse, http } from 'msw'
+import { exchangeCode } from './code-exchange.js'
 import { answerWithFaults, type MockContext } from './context.js'
 import { preflightResponse, withCors } from './cors.js'
 import { noStoreJSON, oauthErrorResponse } from './responses.js'
@@ -18,8 +19,11 @@ function deny(error: string, description: string, status?: number): ServerAnswer
  * Reads an `application/x-www-form-urlencoded` body (RFC 6749 §3.2, RFC 7009 §2.1), or returns
  * `null` when the request is not one. The body is read before any fault applies; reading it
  * changes no server state.
+ *
+ * @param request - the request
+ * @returns its form parameters, or `null`
  */
-async function readForm(request: Request): Promise<URLSearchParams | null> {
+export async function readForm(request: Request): Promise<URLSearchParams | null> {
   const type = request.headers.get('Content-Type')?.split(';')[0]?.trim().toLowerCase()
   if (request.method !== 'POST' || type !== 'application/x-www-form-urlencoded') return null
   return new URLSearchParams(await request.text())
@@ -59,12 +63,18 @@ function checkClientRequest(
   return { ok: true, form }
 }
 
-function processTokenRequest(
+interface TokenAnswer extends ServerAnswer {
+  readonly reuseDetected: boolean
+  /** The session issued from an authorization code, or the one revoked for its reuse. */
+  readonly codeFamily: string | null
+}
+
+async function processTokenRequest(
   context: MockContext,
   request: Request,
   body: URLSearchParams | null,
-): ServerAnswer & { readonly reuseDetected: boolean } {
-  const failure = (answer: ServerAnswer) => ({ ...answer, reuseDetected: false })
+): Promise<TokenAnswer> {
+  const failure = (answer: ServerAnswer) => ({ ...answer, reuseDetected: false, codeFamily: null })
   const check = checkClientRequest(context, request, body, 'token')
   if (!check.ok) return failure(check.answer)
   const { form } = check
@@ -72,6 +82,15 @@ function processTokenRequest(
   const refreshToken = form.get('refresh_token')
   if (grantType === null || grantType === '') {
     return failure(deny('invalid_request', '"grant_type" is required'))
+  }
+  if (grantType === 'authorization_code') {
+    const outcome = await exchangeCode(context, form)
+    if (!outcome.ok) {
+      const answer = deny(outcome.error, outcome.description)
+      return { ...answer, reuseDetected: outcome.reuseDetected, codeFamily: outcome.family }
+    }
+    const response = noStoreJSON(outcome.body)
+    return { response, error: null, reuseDetected: false, codeFamily: outcome.family }
   }
   if (grantType !== 'refresh_token') {
     return failure(deny('unsupported_grant_type', `"${grantType}" is not supported`))
@@ -85,19 +104,27 @@ function processTokenRequest(
     scope: form.get('scope'),
   })
   if (!outcome.ok) {
-    return { ...deny(outcome.error, outcome.description), reuseDetected: outcome.reuseDetected }
+    const answer = deny(outcome.error, outcome.description)
+    return { ...answer, reuseDetected: outcome.reuseDetected, codeFamily: null }
   }
-  return { response: noStoreJSON(outcome.body), error: null, reuseDetected: false }
+  return {
+    response: noStoreJSON(outcome.body),
+    error: null,
+    reuseDetected: false,
+    codeFamily: null,
+  }
 }
 
 /**
- * The token endpoint, `${issuer}/oauth/token`: the refresh grant of RFC 6749 §6 for the one public
- * client, with rotation and reuse detection, §5.1 success and §5.2 error responses, CORS, and the
- * `token` fault queue.
+ * The token endpoint, `${issuer}/oauth/token`, for the one public client: the refresh grant of
+ * RFC 6749 §6 with rotation and reuse detection, and the authorization code grant of §4.1.3 with
+ * PKCE (see {@link exchangeCode}); §5.1 success and §5.2 error responses, CORS, and the `token`
+ * fault queue.
  *
  * @param context - the mock's shared state
  * @returns the msw handler
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.3
  */
 export function tokenEndpointHandler(context: MockContext): HttpHandler {
   const { cors, recorder, store } = context
@@ -111,11 +138,17 @@ export function tokenEndpointHandler(context: MockContext): HttpHandler {
     const form = await readForm(request)
     const presented = form?.get('refresh_token')
     const family = presented ? store.introspect(presented).family : null
-    const answer = await answerWithFaults(context, 'token', async () =>
+    const grantType = form?.get('grant_type') ?? null
+    if (grantType === 'authorization_code') recorder.counters.codeExchanges += 1
+    const answer = await answerWithFaults(context, 'token', () =>
       processTokenRequest(context, request, form),
     )
     const served = answer.fault === null || answer.fault === 'latency'
-    if (answer.outcome?.reuseDetected) recorder.counters.reuseDetected += 1
+    const error = served ? (answer.outcome?.error ?? null) : null
+    // Only a refresh token's reuse counts here; a code's reuse is in the code exchange log.
+    if (answer.outcome?.reuseDetected && grantType !== 'authorization_code') {
+      recorder.counters.reuseDetected += 1
+    }
     if (served && answer.outcome !== null) {
       if (answer.outcome.error === null) recorder.counters.tokenSuccess += 1
       else recorder.counters.tokenError += 1
@@ -123,14 +156,27 @@ export function tokenEndpointHandler(context: MockContext): HttpHandler {
     recorder.log.token.push({
       at,
       method: request.method,
-      grantType: form?.get('grant_type') ?? null,
+      grantType,
       clientId: form?.get('client_id') ?? null,
       scope: form?.get('scope') ?? null,
       family,
       status: answer.response.status,
-      error: served ? (answer.outcome?.error ?? null) : null,
+      error,
       fault: answer.fault,
     })
+    if (grantType === 'authorization_code') {
+      recorder.log.codeExchange.push({
+        at,
+        clientId: form?.get('client_id') ?? null,
+        redirectUri: form?.get('redirect_uri') ?? null,
+        codeVerifier: Boolean(form?.get('code_verifier')),
+        family: answer.outcome?.codeFamily ?? null,
+        reuseDetected: answer.outcome?.reuseDetected ?? false,
+        status: answer.response.status,
+        error,
+        fault: answer.fault,
+      })
+    }
     return withCors(answer.response, request, cors)
   })
 }

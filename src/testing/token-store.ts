@@ -57,6 +57,57 @@ export type RefreshOutcome =
       readonly reuseDetected: boolean
     }
 
+/** What an approved authorization request binds its code to (RFC 6749 §4.1.2, RFC 7636 §4.4). */
+export interface CodeGrant {
+  readonly clientId: string
+  readonly redirectUri: string
+  /** The `S256` code challenge (RFC 7636 §4.2). */
+  readonly codeChallenge: string
+  readonly scope: string
+  readonly subject: string
+  /** The OpenID Connect `nonce` of the request, `null` when it had none. */
+  readonly nonce: string | null
+  /** When the user authenticated, epoch ms on `Date.now()`'s clock. */
+  readonly authTime: number
+}
+
+/** Parameters of an authorization code grant as the token endpoint received them (RFC 6749 §4.1.3). */
+export interface CodeRedemption {
+  readonly code: string
+  readonly redirectUri: string
+  /**
+   * BASE64URL(SHA-256(`code_verifier`)), to compare with the code challenge (RFC 7636 §4.6);
+   * `null` when the verifier was missing or not 43 to 128 unreserved characters (§4.1).
+   */
+  readonly verifierChallenge: string | null
+}
+
+/** The server's decision on an authorization code grant. */
+export type CodeOutcome =
+  | {
+      readonly ok: true
+      readonly body: TokenResponse
+      readonly family: string
+      readonly grant: CodeGrant
+    }
+  | {
+      readonly ok: false
+      readonly error: 'invalid_grant'
+      readonly description: string
+      /** The family issued from the code, when it had been redeemed before. */
+      readonly family: string | null
+      /** True when the code had been redeemed before and its tokens were revoked. */
+      readonly reuseDetected: boolean
+    }
+
+/** Options of {@link TokenStore.issue}. */
+export interface IssueOptions {
+  readonly scope?: string
+  readonly subject?: string
+  /** Whether the session gets a refresh token. @default true */
+  readonly refreshToken?: boolean
+}
+
 /** The server's view of an access token presented to the API (RFC 6750 §3.1). */
 export type AccessCheck =
   | {
@@ -78,8 +129,11 @@ export interface RevocationOutcome {
 
 /** The mock's token database. Not part of the public surface. */
 export interface TokenStore {
-  issue(options: { scope?: string; subject?: string }): TokenResponse
+  issue(options: IssueOptions): TokenResponse
   refresh(request: RefreshRequest): RefreshOutcome
+  /** Stores an authorization code for `grant`, redeemable once within its lifetime. */
+  createCode(grant: CodeGrant): string
+  redeemCode(request: CodeRedemption): CodeOutcome
   revoke(token: string): RevocationOutcome
   checkAccess(token: string): AccessCheck
   introspect(token: string): MockTokenIntrospection
@@ -94,7 +148,16 @@ export interface Family {
   readonly clientId: string
   readonly subject: string
   readonly scope: string
+  /** The session's hard end (`sessionLifetime`), epoch ms; `null` when it has none. */
+  readonly expiresAt: number | null
   revoked: boolean
+}
+
+/** What the store keeps about one authorization code. Not part of the public surface. */
+export interface CodeRecord extends CodeGrant {
+  readonly expiresAt: number
+  /** The family issued when the code was redeemed; `null` while it is unused. */
+  family: Family | null
 }
 
 /** What the store keeps about one refresh token. Not part of the public surface. */
@@ -117,6 +180,7 @@ export interface AccessRecord {
 export interface TokenTables {
   readonly refreshTokens: Map<string, RefreshRecord>
   readonly accessTokens: Map<string, AccessRecord>
+  readonly codes: Map<string, CodeRecord>
   /** Families minted so far; labels are `family-${familyCount}`. */
   familyCount: number
 }
@@ -143,8 +207,13 @@ export function scopeTokens(scope: string): string[] {
  * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
  */
 export function createTokenStore(options: ResolvedMockOptions): TokenStore {
-  const tables: TokenTables = { refreshTokens: new Map(), accessTokens: new Map(), familyCount: 0 }
-  const { refreshTokens, accessTokens } = tables
+  const tables: TokenTables = {
+    refreshTokens: new Map(),
+    accessTokens: new Map(),
+    codes: new Map(),
+    familyCount: 0,
+  }
+  const { refreshTokens, accessTokens, codes } = tables
 
   function mintAccessToken(family: Family, scope: string, now: number): string {
     const expiresAt = now + options.accessTokenLifetime
@@ -175,7 +244,11 @@ export function createTokenStore(options: ResolvedMockOptions): TokenStore {
     const token = randomTokenValue('rt')
     refreshTokens.set(token, {
       family,
-      expiresAt: now + options.refreshTokenLifetime,
+      // No refresh token outlives its session's hard end, however recently it was rotated.
+      expiresAt: Math.min(
+        now + options.refreshTokenLifetime,
+        family.expiresAt ?? Number.POSITIVE_INFINITY,
+      ),
       rotatedAt: null,
       revoked: false,
     })
@@ -217,18 +290,78 @@ export function createTokenStore(options: ResolvedMockOptions): TokenStore {
     return 'active'
   }
 
+  function startSession(
+    scope: string,
+    subject: string,
+    withRefreshToken: boolean,
+    now: number,
+  ): { readonly family: Family; readonly body: TokenResponse } {
+    tables.familyCount += 1
+    const family: Family = {
+      label: `family-${tables.familyCount}`,
+      clientId: options.clientId,
+      subject,
+      scope,
+      expiresAt: options.sessionLifetime === null ? null : now + options.sessionLifetime,
+      revoked: false,
+    }
+    const accessToken = mintAccessToken(family, scope, now)
+    const refreshToken = withRefreshToken ? mintRefreshToken(family, now) : undefined
+    return { family, body: response(accessToken, scope, refreshToken) }
+  }
+
   const store: TokenStore = {
-    issue({ scope = options.scope, subject = options.subject }) {
+    issue({ scope = options.scope, subject = options.subject, refreshToken = true }) {
+      return startSession(scope, subject, refreshToken, Date.now()).body
+    },
+
+    createCode(grant) {
+      const code = randomTokenValue('ac')
+      codes.set(code, {
+        ...grant,
+        expiresAt: Date.now() + options.authorizationCodeLifetime,
+        family: null,
+      })
+      return code
+    },
+
+    redeemCode({ code, redirectUri, verifierChallenge }) {
       const now = Date.now()
-      tables.familyCount += 1
-      const family: Family = {
-        label: `family-${tables.familyCount}`,
-        clientId: options.clientId,
-        subject,
-        scope,
-        revoked: false,
+      const record = codes.get(code)
+      const deny = (description: string, reuseDetected = false): CodeOutcome => ({
+        ok: false,
+        error: 'invalid_grant',
+        description,
+        family: record?.family?.label ?? null,
+        reuseDetected,
+      })
+      if (record === undefined) return deny('The authorization code is not recognized')
+      if (record.family !== null) {
+        // RFC 6749 §4.1.2: a code presented twice may have been stolen; the tokens issued from it
+        // are revoked as well as the request denied.
+        revokeFamily(record.family)
+        return deny('The authorization code was already used', true)
       }
-      return response(mintAccessToken(family, scope, now), scope, mintRefreshToken(family, now))
+      if (now >= record.expiresAt) return deny('The authorization code expired')
+      // The code is bound to the client by construction: the mock has one registered client and
+      // answers any other `client_id` invalid_client before reaching here.
+      if (record.redirectUri !== redirectUri) {
+        return deny('"redirect_uri" differs from the one of the authorization request')
+      }
+      if (verifierChallenge === null) {
+        return deny('"code_verifier" must be 43 to 128 unreserved characters')
+      }
+      if (record.codeChallenge !== verifierChallenge) {
+        return deny('"code_verifier" does not match the code challenge')
+      }
+      // A failed attempt leaves the code redeemable: only the party holding the verifier can use
+      // it, and a mistyped redirect_uri must not cost the user a sign-in.
+      const withRefreshToken =
+        options.refreshTokenWithoutOfflineAccess ||
+        scopeTokens(record.scope).includes('offline_access')
+      const { family, body } = startSession(record.scope, record.subject, withRefreshToken, now)
+      record.family = family
+      return { ok: true, body, family: family.label, grant: record }
     },
 
     refresh({ refreshToken, clientId, scope }) {
@@ -372,6 +505,7 @@ export function createTokenStore(options: ResolvedMockOptions): TokenStore {
     reset() {
       refreshTokens.clear()
       accessTokens.clear()
+      codes.clear()
       tables.familyCount = 0
     },
   }
@@ -418,6 +552,8 @@ function sharedTokenStore(
   return {
     issue: writing(store.issue),
     refresh: writing(store.refresh),
+    createCode: writing(store.createCode),
+    redeemCode: writing(store.redeemCode),
     revoke: writing(store.revoke),
     checkAccess: reading(store.checkAccess),
     introspect: reading(store.introspect),

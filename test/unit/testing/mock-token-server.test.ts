@@ -513,8 +513,10 @@ describe('discovery (RFC 8414, OpenID Connect Discovery)', () => {
       token_endpoint: 'https://auth.example.com/oauth/token',
       revocation_endpoint: 'https://auth.example.com/oauth/revoke',
       authorization_endpoint: 'https://auth.example.com/oauth/authorize',
+      end_session_endpoint: 'https://auth.example.com/oauth/logout',
       code_challenge_methods_supported: ['S256'],
-      grant_types_supported: ['refresh_token'],
+      grant_types_supported: ['authorization_code', 'refresh_token'],
+      authorization_response_iss_parameter_supported: true,
     })
     const openid = await fetch('https://auth.example.com/.well-known/openid-configuration')
     expect(await openid.json()).toMatchObject({
@@ -744,6 +746,12 @@ describe('counters, log and reset', () => {
       preflight: 5,
       faults: 0,
       reuseDetected: 0,
+      authorizations: 0,
+      codeExchanges: 0,
+      endSessions: 0,
+      backendLogin: 0,
+      backendRefresh: 0,
+      backendLogout: 0,
     })
     expect(mock.log.token).toEqual([
       {
@@ -848,6 +856,10 @@ describe('options', () => {
     [{ tokenFormat: 'paseto' }, 'tokenFormat'],
     [{ discovery: 'sometimes' }, 'discovery'],
     [{ insufficientScopeStatus: 400 }, 'insufficientScopeStatus'],
+    [{ redirectUris: ['/callback'] }, 'redirectUris'],
+    [{ redirectUris: ['https://app.example.com/callback#done'] }, 'redirectUris'],
+    [{ postLogoutRedirectUris: [] }, 'postLogoutRedirectUris'],
+    [{ authorizationCodeLifetime: -1 }, 'authorizationCodeLifetime'],
   ])('rejects %o with a TypeError naming %s', (options, name) => {
     expect(() => createMockTokenServer(options as MockTokenServerOptions)).toThrow(
       new RegExp(`^"${name}"`),

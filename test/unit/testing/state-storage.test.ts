@@ -134,7 +134,7 @@ describe('stateStorage: mocks sharing one token database', () => {
     const session = a.issueTokens()
 
     const stored = JSON.parse(items.get('freshtoken:mock-token-server') ?? 'null')
-    expect(stored).toMatchObject({ version: 1, familyCount: 1, families: [{ label: 'family-1' }] })
+    expect(stored).toMatchObject({ version: 2, familyCount: 1, families: [{ label: 'family-1' }] })
     expect(stored.accessTokens).toHaveLength(1)
     expect(stored.refreshTokens).toHaveLength(1)
     expect(other.introspect(session.access_token).state).toBe('unknown')
@@ -154,7 +154,7 @@ describe('stateStorage: mocks sharing one token database', () => {
   it('starts from an empty database when the stored state is corrupt or foreign', () => {
     const { storage, items } = createMemoryStorage()
     const mock = createMockTokenServer({ stateStorage: storage })
-    for (const value of ['{not json', '"text"', '{"version":2}', '{"version":1,"families":{}}']) {
+    for (const value of ['{not json', '"text"', '{"version":3}', '{"version":2,"families":{}}']) {
       items.set('freshtoken:mock-token-server', value)
       expect(mock.introspect('rt_anything').state).toBe('unknown')
       expect(mock.introspect(mock.issueTokens().access_token).family).toBe('family-1')
