@@ -2,7 +2,8 @@ import { jwtDecode } from 'jwt-decode'
 import type { KyInstance } from 'ky'
 import { createAuthFetch } from './auth-fetch.js'
 import { Backoff } from './backoff.js'
-import { alone, createCrossTab } from './cross-tab/cross-tab.js'
+import { loadCrossTab } from './cross-tab/cross-tab-loader.js'
+import { alone } from './cross-tab/tabs.js'
 import { createEmitter, type TokenClientEvents, type TokenClientListener } from './events.js'
 import { createAuthKy } from './ky.js'
 import type { LoginContext, LoginOptions, LoginResult } from './login/context.js'
@@ -11,9 +12,9 @@ import { type FetchFunction, resolveOptions, type TokenClientOptions } from './o
 import { createRefresher } from './refresh.js'
 import { createSchedule } from './schedule.js'
 import { createSession, type SessionChange } from './session.js'
-import { watchSessionEnd } from './session-end.js'
+import type { SessionEnd } from './session-end.js'
 import { createSessionStore } from './storage.js'
-import { DRAIN_WAIT, LOGOUT_WAIT, MAX_PAUSE_IN_RENEWAL } from './timing.js'
+import { DRAIN_WAIT, LOGOUT_WAIT, MAX_CHUNK, MAX_PAUSE_IN_RENEWAL } from './timing.js'
 import { loadTokenEndpoint } from './token-endpoint-loader.js'
 import { parseTokenResponse, type TokenResponse, type TokenSet } from './token-set.js'
 import { Traffic } from './traffic.js'
@@ -106,7 +107,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
   const backoff = new Backoff()
   const traffic = new Traffic()
   const tabs = resolved.crossTab
-    ? createCrossTab(name, session, store, events, backoff, traffic)
+    ? loadCrossTab(name, session, store, events, backoff, traffic)
     : alone(session)
   const refresher = createRefresher({
     session,
@@ -121,14 +122,31 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     backend: resolved.backend !== undefined,
   })
   const schedule = createSchedule(session, refresher)
-  const end = watchSessionEnd(session, events, resolved.sessionEndingNotice)
+  // The watch on the session's hard end is loaded once a session has one: the end of its
+  // renewals, or for a session that cannot renew, its access token's expiry.
+  const endOf = (tokens: TokenSet) =>
+    tokens.refreshExpiresAt ?? (refresher.canRenew(tokens) ? undefined : tokens.expiresAt)
+  let end: SessionEnd | undefined
+  let disposed = false
+  const watchEnd = (): void => {
+    const tokens = session.active()?.tokens
+    if (end) end.update()
+    else if (tokens && endOf(tokens) !== undefined) {
+      import('./session-end.js').then(({ watchSessionEnd }) => {
+        if (!disposed) {
+          end ??= watchSessionEnd(session, events, resolved.sessionEndingNotice, endOf, MAX_CHUNK)
+        }
+        end?.update()
+      })
+    }
+  }
   onChange = (change) => {
     schedule.update()
-    end.update()
+    watchEnd()
     tabs.changed?.(change)
   }
   schedule.update()
-  end.update()
+  watchEnd()
   const context: LoginContext = {
     options: resolved,
     endpoint,
@@ -164,7 +182,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     login: async (opts) => (await signIn()).signInWithRedirect(context, opts),
     loginPopup(opts) {
       // Opened in the click's own turn, before anything is awaited, or a blocker stops it.
-      const popup = globalThis.open('', 'freshtoken-login', 'popup,width=520,height=680')
+      const popup = globalThis.open('', 'freshtoken-login', 'popup')
       return signIn().then(
         (loaded) => loaded.signInWithPopup(context, popup, opts),
         (error: unknown) => {
@@ -173,21 +191,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
         },
       )
     },
-    async handleRedirect(url = globalThis.location.href) {
-      const { redirectUri } = resolved
-      if (redirectUri === undefined) throw new TypeError('"redirectUri" must be given to sign in')
-      const response = new URL(url, globalThis.location?.href)
-      const expected = new URL(redirectUri)
-      const { searchParams } = response
-      if (
-        response.origin !== expected.origin ||
-        response.pathname !== expected.pathname ||
-        !['code', 'error', 'state'].some((name) => searchParams.has(name))
-      ) {
-        return null
-      }
-      return (await signIn()).completeRedirect(context, response)
-    },
+    handleRedirect: async (url) => (await signIn()).handleRedirect(context, url),
     async logout(opts) {
       await session.ready
       // Let a renewal in flight finish, so the refresh token revoked is the newest one.
@@ -205,7 +209,8 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       }
     },
     dispose() {
-      end.dispose()
+      disposed = true
+      end?.dispose()
       schedule.dispose()
       tabs.close?.()
       events.clear()

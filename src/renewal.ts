@@ -1,5 +1,5 @@
 import type { Backoff } from './backoff.js'
-import type { CrossTab } from './cross-tab/cross-tab.js'
+import type { CrossTab } from './cross-tab/tabs.js'
 import {
   AuthError,
   NoSessionError,

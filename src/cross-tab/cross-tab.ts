@@ -1,20 +1,38 @@
+// The chunk loaded at start-up by clients that share their session with sibling tabs (see
+// cross-tab-loader.ts). It imports only public error classes from the main bundle; what else it
+// needs comes in its CrossTabParts.
 import type { Backoff } from '../backoff.js'
 import { NoSessionError, TokenEndpointUnavailableError } from '../errors.js'
 import type { Emitter } from '../events.js'
-import type { Session, SessionChange } from '../session.js'
-import { decodeSession, encodeSession, type SessionStore, type StoredSession } from '../storage.js'
-import {
-  CLAIM_WINDOW,
-  HANDOFF,
-  HELLO_WAIT,
-  LEASE_LAPSE,
-  LOCK_WAIT,
-  SIBLING_RENEWAL_LAPSE,
-} from '../timing.js'
+import type { Session } from '../session.js'
+import type { SessionStore, StoredSession } from '../storage.js'
 import type { Traffic } from '../traffic.js'
-import { settledWithin } from '../waiting.js'
 import type { ChannelLease, LeaseMessage } from './channel-lease.js'
 import { createWebLock, type RenewalLock } from './renewal-lock.js'
+import type { CrossTab } from './tabs.js'
+
+/** What the cross-tab code needs from the main bundle: its storage format, a wait, its budgets. */
+export interface CrossTabParts {
+  readonly encodeSession: (stored: StoredSession) => string
+  readonly decodeSession: (raw: unknown) => StoredSession | null
+  readonly settledWithin: (promise: Promise<unknown>, ms: number) => Promise<boolean>
+  /** The time budgets of timing.ts, ms. */
+  readonly CLAIM_WINDOW: number
+  readonly HANDOFF: number
+  readonly HELLO_WAIT: number
+  readonly LEASE_LAPSE: number
+  readonly LOCK_WAIT: number
+  readonly SIBLING_RENEWAL_LAPSE: number
+}
+
+/** A group's client, which still has to ask its siblings for the session. */
+export interface JoinedCrossTab extends CrossTab {
+  /**
+   * Asks the siblings for the session; resolves once they answered (or the short wait for them
+   * ran out). `own`: this tab already made a session state of its own, nothing to wait for.
+   */
+  join(own?: boolean): Promise<void>
+}
 
 /** What tabs say to each other, besides the lease protocol. */
 type TabMessage =
@@ -32,52 +50,6 @@ type TabMessage =
   | LeaseMessage
 
 /**
- * One session across the tabs of an origin: shared results, and one renewal at a time. A client
- * that works alone has only `exclusive`.
- */
-export interface CrossTab {
-  /**
-   * Runs `renew` so that no sibling renews at the same time. Resolves to `undefined`, without
-   * calling `renew`, when the lock came but the session had moved on from `generation` (a sibling
-   * renewed and this tab adopted its tokens, or the session ended). Rejects with
-   * `TokenEndpointUnavailableError` when the wait for the lock was stopped: it ran out, or the
-   * session changed (which the caller, seeing a new generation, takes as moved on).
-   */
-  exclusive(
-    generation: number,
-    renew: (stored: StoredSession | undefined) => Promise<StoredSession | undefined>,
-  ): Promise<StoredSession | undefined>
-  /**
-   * Tells siblings about a change this tab made, and stops every wait for the lock: each was for
-   * the session state the change replaced.
-   */
-  changed?(change?: SessionChange): void
-  /** Tells siblings that token requests pause until `until` (epoch ms), after `failures`. */
-  paused?(until: number, failures: number): void
-  /**
-   * A sibling's renewal of this tab's session in flight: resolves when its outcome arrives (new
-   * tokens, the end of the session, a failure). `undefined` when no sibling is renewing it, or the
-   * one that said so went silent for {@link SIBLING_RENEWAL_LAPSE}.
-   */
-  siblingRenewal?(): Promise<void> | undefined
-  /** How many siblings are open; `undefined` when that cannot be known (no Web Locks). */
-  siblings?(): Promise<number | undefined>
-  /** Set by a renewal while it waits: called for each sibling that answered `drained`. */
-  onDrained?: (() => void) | undefined
-  /** Leaves the group: closes the channel and releases the lock. */
-  close?(): void
-}
-
-/**
- * A client that works alone (`crossTab: false`, or no `BroadcastChannel`): renewals run at once.
- *
- * @param session - the client's session
- */
-export function alone(session: Session): CrossTab {
-  return { exclusive: (_, renew) => renew(session.active()) }
-}
-
-/**
  * Joins the tabs of this origin and client id into one session (RFC 6749 §6 renewals, RFC 9700
  * §4.14.2 rotation): results travel over `BroadcastChannel`, renewals take a Web Lock (or a lease
  * over the channel where Web Locks are missing), and a tab opened later asks its siblings for the
@@ -89,6 +61,7 @@ export function alone(session: Session): CrossTab {
  * @param events - the client's emitter
  * @param backoff - the client's pause after failed token requests, shared with the siblings
  * @param traffic - this tab's API calls in flight, which a sibling's renewal waits for
+ * @param parts - what it needs from the main bundle
  */
 export function createCrossTab(
   name: string,
@@ -97,11 +70,12 @@ export function createCrossTab(
   events: Emitter,
   backoff: Backoff,
   traffic: Traffic,
-): CrossTab {
+  parts: CrossTabParts,
+): JoinedCrossTab {
+  const { encodeSession, decodeSession, settledWithin } = parts
+  const { CLAIM_WINDOW, HANDOFF, HELLO_WAIT, LEASE_LAPSE, LOCK_WAIT, SIBLING_RENEWAL_LAPSE } = parts
   const { shared } = store
-  const Channel = globalThis.BroadcastChannel
-  if (typeof Channel !== 'function') return alone(session)
-  const channel = new Channel(name)
+  const channel = new BroadcastChannel(name)
   // Node's channel would keep a script alive until dispose(); a browser's has no unref.
   ;(channel as { unref?: () => void }).unref?.()
   /** Set by close(): no renewal starts any more; the channel closes once the last one is shared. */
@@ -239,10 +213,11 @@ export function createCrossTab(
           .catch(() => undefined)
 
   // A tab opened later asks its siblings for the session and waits a moment for the answer,
-  // unless it is alone or the shared storage already had the session (siblings are assumed
-  // where their number cannot be known).
-  async function join(): Promise<void> {
-    const restored = shared && session.state.status === 'active'
+  // unless it is alone, the shared storage already had the session, or it made a session state
+  // of its own meanwhile (`own`: a login before this code arrived). Siblings are assumed where
+  // their number cannot be known.
+  async function join(own = false): Promise<void> {
+    const restored = own || (shared && session.state.status === 'active')
     const others = await siblings()
     const answer = new Promise<void>((resolve) => {
       answered = resolve
@@ -252,7 +227,6 @@ export function createCrossTab(
     if (!restored && !((others as number) < 1)) await settledWithin(answer, HELLO_WAIT)
     answered = undefined
   }
-  session.restoreFrom(join())
   // A page restored from the back/forward cache missed every message meanwhile: it asks again
   // before it renews (the schedule's own pageshow check waits for session.ready).
   const onPageShow = (event: Event): void => {
@@ -280,7 +254,8 @@ export function createCrossTab(
     }
   }
 
-  const crossTab: CrossTab = {
+  const crossTab: JoinedCrossTab = {
+    join,
     siblings,
     async exclusive(generation, renew) {
       // A disposed client renewing alone would rotate a refresh token its siblings never hear of.

@@ -1,5 +1,5 @@
 // The SDK loads some code on demand (a dynamic import): the token-server conversation and renewal, the 401
-// policy, discovery, the session backend, sign-in, and the lease for browsers without Web Locks. Under fake time a test cannot
+// policy, discovery, the session backend, sign-in, the tabs, the session's end, and the lease for browsers without Web Locks. Under fake time a test cannot
 // tell how long the real loading takes, so fake time could run ahead of it (a pause measured from
 // the wrong instant). Loading them before each test file makes the SDK's `import()` resolve from
 // the module cache, as it does in a page once a chunk has arrived.
@@ -9,6 +9,8 @@ await Promise.all([
   import('../../src/discovery.js'),
   import('../../src/cross-tab/channel-lease.js'),
   import('../../src/backend.js'),
+  import('../../src/cross-tab/cross-tab.js'),
+  import('../../src/session-end.js'),
   import('../../src/login/index.js'),
 ])
 
