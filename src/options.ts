@@ -28,7 +28,7 @@ export interface BackendOptions {
    * `{ access_token, token_type: 'Bearer', expires_in }`). A mapped `token_type` may be left out.
    * @default the body as it is
    */
-  response?: (body: unknown) => TokenResponse
+  response?: (body: unknown) => TokenResponse | Omit<TokenResponse, 'token_type'>
 }
 
 /**
@@ -141,7 +141,7 @@ export interface ResolvedBackend {
   readonly method: 'POST' | 'GET'
   readonly headers: Readonly<Record<string, string>>
   readonly request: ((refreshToken: string | undefined) => BodyInit | undefined) | undefined
-  readonly response: ((body: unknown) => TokenResponse) | undefined
+  readonly response: BackendOptions['response']
 }
 
 /**
@@ -197,25 +197,21 @@ function pageUrl(value: unknown, option: string): string {
 }
 
 function resolveBackend(backend: BackendOptions): ResolvedBackend {
-  check(typeof backend === 'object' && backend !== null, 'backend', 'be an object')
   const { logout, method = 'POST', headers = {}, request, response } = backend
   check(method === 'POST' || method === 'GET', 'backend.method', 'be "POST" or "GET"')
   check(
-    typeof headers === 'object' &&
-      headers !== null &&
-      Object.values(headers).every((value) => typeof value === 'string'),
+    Object.values(headers).every((value) => typeof value === 'string'),
     'backend.headers',
     'be an object of strings',
   )
-  for (const [name, fn] of [
-    ['request', request],
-    ['response', response],
-  ] as const) {
-    check(fn === undefined || typeof fn === 'function', `backend.${name}`, 'be a function')
-  }
+  check(
+    [request, response].every((fn) => fn === undefined || typeof fn === 'function'),
+    'backend.request and backend.response',
+    'be functions',
+  )
   return {
     refresh: pageUrl(backend.refresh, 'backend.refresh'),
-    logout: logout === undefined ? undefined : pageUrl(logout, 'backend.logout'),
+    logout: logout && pageUrl(logout, 'backend.logout'),
     method,
     headers: { ...headers },
     request,
@@ -252,6 +248,10 @@ function parseOrigin(entry: string): string {
   return url.origin
 }
 
+/** Whether `value` is a finite number of milliseconds, zero or more. */
+const isDuration = (value: unknown): boolean =>
+  typeof value === 'number' && value >= 0 && value < Infinity
+
 /** Throws a TypeError naming the option and the rule it breaks. */
 function check(valid: boolean, option: string, rule: string): asserts valid {
   if (!valid) throw new TypeError(`"${option}" must ${rule}`)
@@ -278,19 +278,9 @@ export function resolveOptions(options: TokenClientOptions): ResolvedOptions {
     'tokenEndpoint',
     'be given, or "issuer", or "backend" (exactly one)',
   )
-  check(
-    typeof sessionEndingNotice === 'number' &&
-      sessionEndingNotice >= 0 &&
-      sessionEndingNotice < Infinity,
-    'sessionEndingNotice',
-    'be a number of milliseconds >= 0',
-  )
+  check(isDuration(sessionEndingNotice), 'sessionEndingNotice', 'be a number of milliseconds >= 0')
   check(scope === undefined || typeof scope === 'string', 'scope', 'be a string')
-  check(
-    typeof refreshLeeway === 'number' && refreshLeeway >= 0 && refreshLeeway < Infinity,
-    'refreshLeeway',
-    'be a number of milliseconds >= 0',
-  )
+  check(isDuration(refreshLeeway), 'refreshLeeway', 'be a number of milliseconds >= 0')
   check(
     typeof storage === 'string'
       ? ['memory', 'session', 'local'].includes(storage)

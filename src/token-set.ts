@@ -154,14 +154,18 @@ export function parseTokenResponse(
   if (issued !== undefined && !isTokenValue(issued)) fail(`"refresh_token" ${TOKEN_RULE}`)
   const refreshToken = issued ?? previous?.refreshToken
   const lifetime = lifetimeOf(record, 'expires_in', accessToken)
-  // Keycloak sends 0 for an offline token, which has no end. Without news, a refresh token that
-  // was not replaced keeps its end, and a new one's is unknown.
+  // Keycloak sends 0 with an offline token, which has no end; without a refresh token (a session
+  // backend counting down in whole seconds) 0 is the end itself. Without news, a refresh token
+  // that was not replaced keeps its end, and a new one's is unknown.
   const session = lifetimeOf(record, 'refresh_expires_in', issued)
-  const refreshExpiresAt = session
-    ? receivedAt + session
-    : session === undefined && issued === undefined
-      ? previous?.refreshExpiresAt
-      : undefined
+  const refreshExpiresAt =
+    session === undefined
+      ? issued === undefined
+        ? previous?.refreshExpiresAt
+        : undefined
+      : session || issued === undefined
+        ? receivedAt + session
+        : undefined
   const scope = optionalString(record, 'scope') ?? previous?.scope
   // OpenID Connect Core §12.2: a refresh response may omit the ID token; the previous one stands.
   const idToken = optionalString(record, 'id_token') ?? previous?.idToken

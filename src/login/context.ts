@@ -11,6 +11,11 @@ export interface LoginContext {
   readonly session: Session
   /** The main bundle's `parseTokenResponse`. */
   readonly parse: (body: unknown, receivedAt: number) => StoredSession
+  /**
+   * The `handleRedirect` of this client's URL: a second call for the same URL (React StrictMode
+   * runs effects twice) gets the same result instead of a `state_mismatch`.
+   */
+  handled?: { readonly url: string; readonly result: Promise<LoginResult | null> }
 }
 
 /** Options of `login()` and `loginPopup()` (RFC 6749 §4.1.1, OpenID Connect Core §3.1.2.1). */

@@ -117,7 +117,10 @@ describe('createTokenClient options', () => {
   // The whole message, so an app developer reading it knows the rule without the docs.
   it.each<[Record<string, unknown>, string]>([
     [{ clientId: 7 }, '"clientId" must be a non-empty string'],
-    [{ tokenEndpoint: undefined }, '"tokenEndpoint" must be given, or "issuer", or "backend" (exactly one)'],
+    [
+      { tokenEndpoint: undefined },
+      '"tokenEndpoint" must be given, or "issuer", or "backend" (exactly one)',
+    ],
     [{ tokenEndpoint: new URL(base.tokenEndpoint) }, '"tokenEndpoint" must be an absolute URL'],
     [{ tokenEndpoint: 'not a url' }, '"tokenEndpoint" must be an absolute URL'],
     [

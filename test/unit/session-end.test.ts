@@ -9,11 +9,15 @@ import { createTokenSet } from '../../src/token-set.js'
 const NOW = Date.UTC(2026, 11, 7, 12)
 const NOTICE = 60_000
 
-function stored(accessToken: string, refreshExpiresAt: number | undefined): StoredSession {
+function stored(
+  accessToken: string,
+  refreshExpiresAt: number | undefined,
+  refreshToken: string | null = 'rt',
+): StoredSession {
   return {
     tokens: createTokenSet({
       accessToken,
-      refreshToken: 'rt',
+      refreshToken: refreshToken ?? undefined,
       expiresAt: NOW + 3_600_000,
       refreshExpiresAt,
       scope: undefined,
@@ -31,7 +35,13 @@ function start() {
     events,
     () => end?.update(),
   )
-  end = watchSessionEnd(session, events, NOTICE)
+  end = watchSessionEnd(
+    session,
+    events,
+    NOTICE,
+    (tokens) => tokens.refreshExpiresAt ?? (tokens.refreshToken ? undefined : tokens.expiresAt),
+    60_000,
+  )
   const ending: number[] = []
   let expired = 0
   events.on('session-ending', ({ endsAt }) => ending.push(endsAt))
@@ -91,6 +101,18 @@ describe('watchSessionEnd', () => {
     expect(session.state.status).toBe('expired')
     expect(expired()).toBe(1)
     expect(ending).toEqual([])
+  })
+
+  it('ends a session that cannot renew when its access token expires, even when idle', () => {
+    const { session, ending, expired } = start()
+    session.replace(stored('a', undefined, null))
+    vi.advanceTimersByTime(3_600_000 - NOTICE)
+    expect(ending).toEqual([NOW + 3_600_000])
+    vi.advanceTimersByTime(NOTICE - 1)
+    expect(session.state.status).toBe('active')
+    vi.advanceTimersByTime(1)
+    expect(session.state.status).toBe('expired')
+    expect(expired()).toBe(1)
   })
 
   it('watches nothing without a known end, and nothing once disposed', () => {

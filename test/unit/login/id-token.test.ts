@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { validateIdToken } from '../../../src/login/id-token.js'
+import { type IdTokenExpectations, validateIdToken } from '../../../src/login/id-token.js'
 
 const NOW = Date.UTC(2026, 11, 7, 12)
 const SECONDS = NOW / 1000
@@ -20,12 +20,19 @@ const GOOD = {
 }
 const EXPECTED = { issuer: 'https://auth.example.com', clientId: 'spa', nonce: 'n-1', now: NOW }
 
-function reasonFor(claims: Record<string, unknown>, expected = EXPECTED): string | undefined {
+function reasonFor(
+  claims: Record<string, unknown>,
+  expected: IdTokenExpectations = EXPECTED,
+): string | undefined {
   try {
     validateIdToken(jwt(claims), expected)
     return undefined
   } catch (error) {
-    expect(error).toMatchObject({ name: 'LoginError', code: 'login_failed', error: 'invalid_id_token' })
+    expect(error).toMatchObject({
+      name: 'LoginError',
+      code: 'login_failed',
+      error: 'invalid_id_token',
+    })
     return (error as Error & { errorDescription: string }).errorDescription
   }
 }
@@ -63,7 +70,9 @@ describe('ID token validation (OpenID Connect Core §3.1.3.7)', () => {
   })
 
   it('checks no issuer when the client was given endpoints instead of one', () => {
-    expect(reasonFor({ ...GOOD, iss: 'https://any.example.com' }, { ...EXPECTED, issuer: undefined })).toBeUndefined()
+    expect(
+      reasonFor({ ...GOOD, iss: 'https://any.example.com' }, { ...EXPECTED, issuer: undefined }),
+    ).toBeUndefined()
   })
 
   it('refuses a missing token and one that is not a JWT', () => {
@@ -80,9 +89,9 @@ describe('ID token validation (OpenID Connect Core §3.1.3.7)', () => {
     try {
       validateIdToken(token, EXPECTED)
     } catch (error) {
-      expect(JSON.stringify({ ...(error as object), message: (error as Error).message })).not.toContain(
-        token.split('.')[1],
-      )
+      expect(
+        JSON.stringify({ ...(error as object), message: (error as Error).message }),
+      ).not.toContain(token.split('.')[1])
     }
     expect.assertions(1)
   })
