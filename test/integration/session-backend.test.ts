@@ -5,7 +5,7 @@
  * header, rotates its cookie on every refresh (so two refreshes at once would be a reuse), and
  * answers 401 without a session.
  */
-import { http, HttpResponse } from 'msw'
+import { HttpResponse, http } from 'msw'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { collect, useClients } from '../mocks/harness.js'
@@ -54,7 +54,8 @@ const server = setupServer(
     backend.inFlight--
     const next = backend.next.shift()
     if (next) return next()
-    if (request.headers.get('x-csrf') !== '1') return HttpResponse.json({ error: 'csrf' }, { status: 403 })
+    if (request.headers.get('x-csrf') !== '1')
+      return HttpResponse.json({ error: 'csrf' }, { status: 403 })
     if (!backend.session) return HttpResponse.json({ error: 'no_session' }, { status: 401 })
     const accessToken = `at-${++backend.issued}`
     backend.valid.add(accessToken)
@@ -72,11 +73,14 @@ const server = setupServer(
       return HttpResponse.json({ sub: 'alice' })
     }
     backend.api.rejected++
-    return new HttpResponse(null, { status: 401, headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } })
+    return new HttpResponse(null, {
+      status: 401,
+      headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
+    })
   }),
 )
 
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }))
+beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
 afterEach(() => {
   server.resetHandlers()
   backend.reset()
@@ -89,7 +93,11 @@ const BACKEND = {
   headers: { 'X-CSRF': '1' },
   response: (body: unknown) => {
     const { accessToken, expiresIn, refreshExpiresIn } = body as Record<string, unknown>
-    return { access_token: accessToken as string, expires_in: expiresIn as number, refresh_expires_in: refreshExpiresIn }
+    return {
+      access_token: accessToken as string,
+      expires_in: expiresIn as number,
+      refresh_expires_in: refreshExpiresIn,
+    }
   },
 }
 
@@ -110,7 +118,10 @@ describe('a session backend', () => {
   it('rejects calls with no_session, without expired, while the backend has no session', async () => {
     const auth = create()
     const expired = collect(auth, 'expired')
-    await expect(auth.getAccessToken()).rejects.toMatchObject({ name: 'NoSessionError', code: 'no_session' })
+    await expect(auth.getAccessToken()).rejects.toMatchObject({
+      name: 'NoSessionError',
+      code: 'no_session',
+    })
     await expect(auth.fetch(`${APP}/api/me`)).rejects.toMatchObject({ code: 'no_session' })
     await expect(auth.refresh()).rejects.toMatchObject({ code: 'no_session' })
     expect(expired).toEqual([])
@@ -124,7 +135,11 @@ describe('a session backend', () => {
     const tokens = collect(auth, 'tokens')
     const response = await auth.fetch(`${APP}/api/me`)
     expect(response.status).toBe(200)
-    expect(auth.tokens).toMatchObject({ accessToken: 'at-1', tokenType: 'Bearer', expiresAt: T0 + 60_000 })
+    expect(auth.tokens).toMatchObject({
+      accessToken: 'at-1',
+      tokenType: 'Bearer',
+      expiresAt: T0 + 60_000,
+    })
     expect(auth.tokens?.refreshExpiresAt).toBe(T0 + 3_600_000)
     expect(auth.tokens?.refreshToken).toBeUndefined()
     expect(tokens).toHaveLength(1)
@@ -137,7 +152,9 @@ describe('a session backend', () => {
     backend.session = true
     const first = create()
     const second = create()
-    const calls = [first, second].flatMap((auth) => Array.from({ length: 10 }, () => auth.fetch(`${APP}/api/me`)))
+    const calls = [first, second].flatMap((auth) =>
+      Array.from({ length: 10 }, () => auth.fetch(`${APP}/api/me`)),
+    )
     await vi.advanceTimersByTimeAsync(1_000)
     const statuses = (await Promise.all(calls)).map((response) => response.status)
     expect(statuses.every((status) => status === 200)).toBe(true)
@@ -212,7 +229,10 @@ describe('a session backend', () => {
   })
 
   it.each([
-    ['an HTML page', () => new HttpResponse('<html>login</html>', { headers: { 'Content-Type': 'text/html' } })],
+    [
+      'an HTML page',
+      () => new HttpResponse('<html>login</html>', { headers: { 'Content-Type': 'text/html' } }),
+    ],
     ['a body without an access token', () => HttpResponse.json({ expiresIn: 60 })],
     ['JSON null', () => HttpResponse.json(null)],
     ['a token with a line break', () => HttpResponse.json({ accessToken: 'a\nb', expiresIn: 60 })],
@@ -235,7 +255,7 @@ describe('a session backend', () => {
         },
       },
     })
-    const error = await auth.getAccessToken().catch((caught: unknown) => caught as Error)
+    const error = (await auth.getAccessToken().catch((caught: unknown) => caught)) as Error
     expect(error).toMatchObject({ code: 'invalid_token_response' })
     expect(`${error.message} ${JSON.stringify(error)} ${String(error.cause)}`).not.toContain('at-1')
   })
@@ -243,7 +263,9 @@ describe('a session backend', () => {
   it('takes an RFC 6749 body as it is when no mapping is given, token_type optional', async () => {
     backend.session = true
     server.use(
-      http.post(`${APP}/auth/refresh`, () => HttpResponse.json({ access_token: 'plain-1', expires_in: 30 })),
+      http.post(`${APP}/auth/refresh`, () =>
+        HttpResponse.json({ access_token: 'plain-1', expires_in: 30 }),
+      ),
     )
     const auth = create({ backend: { refresh: '/auth/refresh' } })
     expect(await auth.getAccessToken()).toBe('plain-1')
@@ -257,7 +279,10 @@ describe('a session backend', () => {
       http.post(`${APP}/auth/refresh`, async ({ request }) => {
         const { refreshToken } = (await request.json()) as { refreshToken?: string }
         seen.push(String(refreshToken))
-        return HttpResponse.json({ access_token: `at-${seen.length}`, refresh_token: `rt-${seen.length}` })
+        return HttpResponse.json({
+          access_token: `at-${seen.length}`,
+          refresh_token: `rt-${seen.length}`,
+        })
       }),
       http.get(`${APP}/auth/session`, ({ request }) => {
         seen.push(`GET ${request.headers.get('x-csrf')}`)
@@ -265,7 +290,10 @@ describe('a session backend', () => {
       }),
     )
     const auth = create({
-      backend: { refresh: '/auth/refresh', request: (refreshToken) => JSON.stringify({ refreshToken }) },
+      backend: {
+        refresh: '/auth/refresh',
+        request: (refreshToken) => JSON.stringify({ refreshToken }),
+      },
     })
     await auth.getAccessToken()
     await auth.refresh()
@@ -305,7 +333,11 @@ describe('a session backend', () => {
     const expired = collect(auth, 'expired')
     server.use(
       http.post(`${APP}/auth/refresh`, () =>
-        HttpResponse.json({ accessToken: `at-${++backend.issued}`, expiresIn: 60, refreshExpiresIn: 300 - (Date.now() - T0) / 1000 }),
+        HttpResponse.json({
+          accessToken: `at-${++backend.issued}`,
+          expiresIn: 60,
+          refreshExpiresIn: 300 - (Date.now() - T0) / 1000,
+        }),
       ),
     )
     await auth.getAccessToken()
@@ -319,13 +351,17 @@ describe('a session backend', () => {
   })
 
   it('needs no clientId, and resolves its URLs against the page', () => {
-    expect(() => create({ backend: { refresh: 'https://evil.example.com:99999/x' } })).toThrow(TypeError)
-    expect(() => create({ backend: { refresh: 'http://backend.example.com/auth/refresh' } })).toThrow(
-      /https/,
+    expect(() => create({ backend: { refresh: 'https://evil.example.com:99999/x' } })).toThrow(
+      TypeError,
     )
-    expect(() => create({ backend: { refresh: '/r', method: 'PUT' as 'POST' } })).toThrow(/backend.method/)
-    expect(() => create({ backend: BACKEND, tokenEndpoint: 'https://auth.example.com/token' })).toThrow(
-      /exactly one/,
+    expect(() =>
+      create({ backend: { refresh: 'http://backend.example.com/auth/refresh' } }),
+    ).toThrow(/https/)
+    expect(() => create({ backend: { refresh: '/r', method: 'PUT' as 'POST' } })).toThrow(
+      /backend.method/,
     )
+    expect(() =>
+      create({ backend: BACKEND, tokenEndpoint: 'https://auth.example.com/token' }),
+    ).toThrow(/exactly one/)
   })
 })
