@@ -102,9 +102,10 @@ export interface MockTokenServer {
    * @see https://openid.net/specs/openid-connect-core-1_0.html#AuthRequest
    * @example
    * ```ts
-   * const start = await auth.signIn({ redirect: false }) // whatever the SDK navigates to
-   * const callback = mock.authorize(start.url)
-   * await auth.handleCallback(callback)
+   * const navigate = vi.spyOn(location, 'assign').mockImplementation(() => undefined)
+   * await auth.login() // navigates to the authorization endpoint
+   * const callback = mock.authorize(String(navigate.mock.calls[0][0]))
+   * const { tokens } = await auth.handleRedirect(callback)
    * ```
    */
   authorize(url: string, verdict?: AuthorizeVerdict): string
