@@ -4,7 +4,7 @@
  * the ID token, the session it starts, and RP-initiated logout. Navigation is stubbed: the test
  * plays the browser, taking the URL the SDK navigates to and handing the mock's redirect back.
  */
-import { isAuthError, type LoginError, type TokenClient } from 'freshtoken'
+import { createTokenClient, isAuthError, type LoginError, type TokenClient } from 'freshtoken'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { collect, useClients } from '../mocks/harness.js'
 import { APP_ORIGIN, CLIENT_ID, ISSUER, useMockEnvironment } from '../mocks/setup.js'
@@ -13,16 +13,14 @@ import { T0 } from '../mocks/time.js'
 const { mock, serve } = useMockEnvironment()
 const CALLBACK = `${APP_ORIGIN}/callback`
 
-const { create } = useClients(
-  {
-    clientId: CLIENT_ID,
-    issuer: ISSUER,
-    redirectUri: '/callback',
-    scope: 'openid offline_access',
-    apiOrigins: ['https://api.example.com'],
-  },
-  { fakeTimers: T0 },
-)
+const DEFAULTS = {
+  clientId: CLIENT_ID,
+  issuer: ISSUER,
+  redirectUri: '/callback',
+  scope: 'openid offline_access',
+  apiOrigins: ['https://api.example.com'],
+}
+const { create, track } = useClients(DEFAULTS, { fakeTimers: T0 })
 
 /** Where the SDK sent the page (location.assign), in order. */
 let navigations: string[] = []
@@ -113,10 +111,10 @@ describe('sign-in by redirect', () => {
   it('removes the response from the address bar, on success and on errors', async () => {
     const auth = create()
     const callback = mock.authorize((await startLogin(auth)).href)
-    window.happyDOM.setURL(`${callback}#section`)
+    history.replaceState(null, '', `${callback}#section`)
     await auth.handleRedirect()
     expect(window.location.href).toBe(`${CALLBACK}#section`)
-    window.happyDOM.setURL(`${CALLBACK}?error=access_denied&state=forged&keep=1`)
+    history.replaceState(null, '', `${CALLBACK}?error=access_denied&state=forged&keep=1`)
     await loginError(create().handleRedirect())
     expect(window.location.href).toBe(`${CALLBACK}?keep=1`)
   })
@@ -222,7 +220,8 @@ describe('sign-in by redirect', () => {
     for (const name of ['state', 'code_challenge', 'redirect_uri', 'nonce', 'client_id']) {
       await expect(auth.login({ params: { [name]: 'x' } })).rejects.toThrow(TypeError)
     }
-    const noRedirect = create({ redirectUri: undefined })
+    const { redirectUri: _, ...withoutRedirect } = DEFAULTS
+    const noRedirect = track(createTokenClient(withoutRedirect))
     await expect(noRedirect.login()).rejects.toThrow(/redirectUri/)
     await expect(noRedirect.handleRedirect(CALLBACK)).rejects.toThrow(/redirectUri/)
     expect(navigations).toEqual([])
@@ -232,7 +231,7 @@ describe('sign-in by redirect', () => {
 describe('sign-in with a popup', () => {
   /** A stand-in for the popup window: where it was sent, and whether it is closed. */
   function stubPopup(popup: { closed: boolean } | null = { closed: false }) {
-    const opened = Object.assign(popup ?? {}, {
+    const opened = Object.assign(popup ?? { closed: false }, {
       location: { href: '' },
       close: vi.fn(() => {
         if (popup) popup.closed = true
@@ -347,7 +346,10 @@ describe('logout with endSession', () => {
   })
 
   it('fails with a TypeError when no end-session endpoint is known, after logging out', async () => {
-    const auth = create({ issuer: undefined, tokenEndpoint: `${ISSUER}/oauth/token` })
+    const { issuer: _, ...withoutIssuer } = DEFAULTS
+    const auth = track(
+      createTokenClient({ ...withoutIssuer, tokenEndpoint: `${ISSUER}/oauth/token` }),
+    )
     auth.setTokens(mock.issueTokens())
     await expect(auth.logout({ endSession: true })).rejects.toThrow(/endSessionEndpoint/)
     expect(auth.tokens).toBeNull()
