@@ -50,7 +50,12 @@ export async function completeSignIn(
     code_verifier: attempt.verifier,
   })
   if (!exchange.response.ok) {
-    const failure = failureFromResponse(exchange, { accessToken: code, tokenType: 'Bearer' })
+    // What the server might quote back and must not reach the app: the code and the verifier.
+    const failure = failureFromResponse(exchange, {
+      accessToken: code,
+      refreshToken: attempt.verifier,
+      tokenType: 'Bearer',
+    })
     if (failure instanceof SessionExpiredError) {
       throw new LoginError('invalid_grant', 'the token endpoint refused the code')
     }

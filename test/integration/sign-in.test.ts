@@ -5,12 +5,13 @@
  * plays the browser, taking the URL the SDK navigates to and handing the mock's redirect back.
  */
 import { createTokenClient, isAuthError, type LoginError, type TokenClient } from 'freshtoken'
+import { HttpResponse, http } from 'msw'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { collect, useClients } from '../mocks/harness.js'
 import { APP_ORIGIN, CLIENT_ID, ISSUER, useMockEnvironment } from '../mocks/setup.js'
 import { T0 } from '../mocks/time.js'
 
-const { mock, serve } = useMockEnvironment()
+const { mock, serve, server } = useMockEnvironment()
 const CALLBACK = `${APP_ORIGIN}/callback`
 
 const DEFAULTS = {
@@ -196,6 +197,30 @@ describe('sign-in by redirect', () => {
     await vi.advanceTimersByTimeAsync(61_000)
     expect((await loginError(auth.handleRedirect(expired))).error).toBe('invalid_grant')
     expect(auth.tokens).toBeNull()
+  })
+
+  it('never passes on the code, verifier or state a token endpoint quotes back in its error', async () => {
+    const auth = create()
+    const request = await startLogin(auth)
+    const callback = new URL(mock.authorize(request.href))
+    const code = callback.searchParams.get('code') as string
+    const state = callback.searchParams.get('state') as string
+    server.use(
+      http.post(`${ISSUER}/oauth/token`, async ({ request: exchange }) => {
+        const form = new URLSearchParams(await exchange.text())
+        const quoted = `code ${form.get('code')} verifier ${form.get('code_verifier')}`
+        return HttpResponse.json(
+          { error: 'invalid_request', error_description: quoted },
+          { status: 400, headers: { 'Access-Control-Allow-Origin': APP_ORIGIN } },
+        )
+      }),
+    )
+    const error = await loginError(auth.handleRedirect(callback.href))
+    expect(error.error).toBe('invalid_request')
+    const seen = `${error.message} ${error.errorDescription} ${JSON.stringify(error)} ${error.stack}`
+    expect(seen).not.toContain(code)
+    expect(seen).not.toContain(state)
+    expect(seen).not.toMatch(/verifier [A-Za-z0-9_-]{43}/)
   })
 
   it('keeps the working session when a sign-in fails', async () => {
