@@ -279,8 +279,10 @@ describe('sign-in with a popup', () => {
     )
   }
 
+  /** Lets queued work run, without moving fake time, until the SDK has sent the popup away. */
   async function untilSent(popup: { location: { href: string } }) {
-    for (let turn = 0; turn < 100 && popup.location.href === ''; turn++) {
+    for (let turn = 0; popup.location.href === ''; turn++) {
+      if (turn > 100_000) throw new Error('the popup was never sent to the provider')
       await vi.advanceTimersByTimeAsync(0)
     }
     return popup.location.href
