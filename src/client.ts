@@ -126,18 +126,22 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
   // renewals, or for a session that cannot renew, its access token's expiry.
   const endOf = (tokens: TokenSet) =>
     tokens.refreshExpiresAt ?? (refresher.canRenew(tokens) ? undefined : tokens.expiresAt)
-  let end: SessionEnd | undefined
-  let disposed = false
+  /** The watch, once loaded; `null` once the client is disposed. */
+  let end: SessionEnd | undefined | null
   const watchEnd = (): void => {
-    const tokens = session.active()?.tokens
+    const stored = session.active()
     if (end) end.update()
-    else if (tokens && endOf(tokens) !== undefined) {
-      import('./session-end.js').then(({ watchSessionEnd }) => {
-        if (!disposed) {
-          end ??= watchSessionEnd(session, events, resolved.sessionEndingNotice, endOf, MAX_CHUNK)
-        }
-        end?.update()
-      })
+    else if (end !== null && stored && endOf(stored.tokens) !== undefined) {
+      import('./session-end.js').then(
+        ({ watchSessionEnd }) => {
+          if (end !== null) {
+            end ??= watchSessionEnd(session, events, resolved.sessionEndingNotice, endOf, MAX_CHUNK)
+            end.update()
+          }
+        },
+        // Not loaded (the page's own server unreachable): the next change of session tries again.
+        () => undefined,
+      )
     }
   }
   onChange = (change) => {
@@ -182,7 +186,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     login: async (opts) => (await signIn()).signInWithRedirect(context, opts),
     loginPopup(opts) {
       // Opened in the click's own turn, before anything is awaited, or a blocker stops it.
-      const popup = globalThis.open('', 'freshtoken-login', 'popup')
+      const popup = globalThis.open('', 'freshtoken', 'popup')
       return signIn().then(
         (loaded) => loaded.signInWithPopup(context, popup, opts),
         (error: unknown) => {
@@ -209,8 +213,8 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       }
     },
     dispose() {
-      disposed = true
       end?.dispose()
+      end = null
       schedule.dispose()
       tabs.close?.()
       events.clear()
