@@ -11,16 +11,25 @@ import { redact } from './tokens.js'
  * @param {import('freshtoken').TokenClient} auth - the client
  * @param {ReturnType<typeof import('./timeline.js').createTimeline>} timeline - where to log
  * @param {(change: 'active' | 'expired' | 'logged-out') => void} onChange - called on every change
- * @returns {{ setTokens(response: import('freshtoken').TokenResponse): void }} `setTokens` that
- *   logs the change as this tab's own
+ * @param {(endsAt: number) => void} [onEnding] - called when `'session-ending'` fires
+ * @returns {{ setTokens(response: import('freshtoken').TokenResponse): void,
+ *   signIn<T>(how: string, login: () => Promise<T>): Promise<T> }} `setTokens` that logs the
+ *   change as this tab's own; `signIn` that runs a login (redirect callback or popup) and logs the
+ *   session it starts as this tab's own
  */
-export function watchLifecycle(auth, timeline, onChange) {
+export function watchLifecycle(auth, timeline, onChange, onEnding = () => {}) {
   let settingOwnTokens = false
+  /** How the session being signed in to was obtained, while a sign-in runs in this tab. */
+  let signingIn = ''
   /** @type {import('freshtoken').TokenSet | null} */
   let unexplained = null
 
   auth.on('tokens', (tokens) => {
     onChange('active')
+    if (signingIn !== '') {
+      timeline.add('started', `signed in (${signingIn}): ${redact(tokens.accessToken)}`)
+      return
+    }
     if (settingOwnTokens) {
       timeline.add(
         'started',
@@ -46,7 +55,14 @@ export function watchLifecycle(auth, timeline, onChange) {
     onChange('expired')
     timeline.add(
       'expired',
-      'the token server rejected the refresh token (invalid_grant): session over',
+      'session over: the token server refused the refresh token, or the session reached its end',
+    )
+  })
+  auth.on('session-ending', ({ endsAt }) => {
+    onEnding(endsAt)
+    timeline.add(
+      'session-ending',
+      `the session ends at ${new Date(endsAt).toLocaleTimeString()}: sign in again to go on`,
     )
   })
   auth.on('logout', () => {
@@ -64,6 +80,14 @@ export function watchLifecycle(auth, timeline, onChange) {
         auth.setTokens(response)
       } finally {
         settingOwnTokens = false
+      }
+    },
+    async signIn(how, login) {
+      signingIn = how
+      try {
+        return await login()
+      } finally {
+        signingIn = ''
       }
     },
   }

@@ -1,10 +1,11 @@
 // The freshtoken demo page: the SDK as an app uses it, against the mock token server running in
-// this page (or a real one), with its lifecycle made visible. See demo/index.html.
+// this page (or a real one), or, at /sign-in, signing in at the demo's OpenID Provider
+// (demo/auth-server.mjs), with its lifecycle made visible. See demo/index.html.
 import { createTokenClient, isAuthError } from 'freshtoken'
 import { watchLifecycle } from './lifecycle.js'
 import { startMockBackend } from './mock-backend.js'
 import { createSessionView } from './session-view.js'
-import { readSettings } from './settings.js'
+import { readSettings, SIGN_IN_PATH } from './settings.js'
 import { createTimeline } from './timeline.js'
 
 /** How many calls "Fire 50 parallel calls" fires. */
@@ -51,19 +52,65 @@ function showResult(data, text) {
   result.textContent = text
 }
 
+/**
+ * What demo/serve.mjs tells the sign-in page about its OpenID Provider.
+ *
+ * @typedef {object} ProviderConfig
+ * @property {string} issuer - the provider's issuer, `http://127.0.0.1:<port>`
+ * @property {string} clientId - the demo's client id there
+ * @property {number} sessionEndingNotice - milliseconds before the session's end to warn
+ * @property {number} accessTokenTtl - access token lifetime, in seconds
+ * @property {number} sessionTtl - the session's lifetime from the login, in seconds
+ */
+
+/**
+ * @returns {Promise<ProviderConfig>} the provider the demo server started
+ * @throws {Error} when the page is served without one (not by demo/serve.mjs)
+ */
+async function readProviderConfig() {
+  const response = await fetch('/demo-config.json')
+  const config = response.ok ? await response.json() : {}
+  if (typeof config.issuer !== 'string') {
+    throw new Error('no OpenID Provider: start the demo with `npm run demo`')
+  }
+  return config
+}
+
 async function main() {
-  const settings = readSettings(location.search)
+  const settings = readSettings(location.search, location.pathname)
+  document.body.dataset.mode = settings.mode
+  byId(settings.mode === 'sign-in' ? 'nav-sign-in' : 'nav-mock').setAttribute(
+    'aria-current',
+    'page',
+  )
   const timeline = createTimeline(/** @type {HTMLOListElement} */ (byId('timeline')))
   const mock = settings.mode === 'mock' ? await startMockBackend(settings) : null
-  const tokenEndpoint = mock?.endpoints.token ?? /** @type {string} */ (settings.tokenEndpoint)
-  const revocationEndpoint = mock?.endpoints.revocation ?? settings.revocationEndpoint
-  const apiURL = mock === null ? /** @type {string} */ (settings.api) : `${mock.endpoints.api}/me`
-  byId('backend').textContent =
-    mock === null
-      ? `Real token server: ${tokenEndpoint}, API ${apiURL}.`
-      : `Mock token server running in this page (msw service worker), access tokens live ${
-          /** @type {number} */ (settings.accessTokenLifetime) / 1000
-        } s.`
+  const provider = settings.mode === 'sign-in' ? await readProviderConfig() : null
+  const real = settings.mode === 'real' ? settings : null
+  // oidc-provider's endpoints are its defaults; freshtoken itself finds them by discovery.
+  const tokenEndpoint =
+    mock?.endpoints.token ?? (provider ? `${provider.issuer}/token` : real?.tokenEndpoint)
+  const revocationEndpoint =
+    mock?.endpoints.revocation ??
+    (provider ? `${provider.issuer}/token/revocation` : real?.revocationEndpoint)
+  const apiURL = mock
+    ? `${mock.endpoints.api}/me`
+    : provider
+      ? `${provider.issuer}/me`
+      : /** @type {string} */ (real?.api)
+  if (mock !== null) {
+    byId('backend').textContent =
+      `Mock token server running in this page (msw service worker), access tokens live ${
+        /** @type {import('./settings.js').MockSettings} */ (settings).accessTokenLifetime / 1000
+      } s.`
+  } else if (provider !== null) {
+    byId('backend').textContent =
+      `OpenID Provider (oidc-provider) at ${provider.issuer}: any login and password; access ` +
+      `tokens live ${provider.accessTokenTtl} s, a session ${provider.sessionTtl} s from the ` +
+      `login; "Call the API" asks its userinfo endpoint.`
+  } else {
+    byId('backend').textContent = `Real token server: ${tokenEndpoint}, API ${apiURL}.`
+  }
 
   // Watches every request freshtoken makes, to count them and to show 401 retries, which fire no
   // event of their own.
@@ -77,7 +124,7 @@ async function main() {
       timeline.add('token-request', `POST token endpoint → ${response.status}`)
     } else if (url === revocationEndpoint) {
       timeline.add('token-request', `POST revocation endpoint → ${response.status}`)
-    } else {
+    } else if (url === apiURL) {
       counts.api += 1
       if (response.status === 401) {
         counts.api401 += 1
@@ -88,18 +135,38 @@ async function main() {
     return response
   }
 
-  const auth = createTokenClient({
-    clientId: mock === null ? /** @type {string} */ (settings.clientId) : 'spa',
-    tokenEndpoint,
-    ...(revocationEndpoint === undefined ? {} : { revocationEndpoint }),
-    apiOrigins: [new URL(apiURL).origin],
-    fetch: observedFetch,
-  })
+  const auth = createTokenClient(
+    provider === null
+      ? {
+          clientId: real?.clientId ?? 'spa',
+          tokenEndpoint: /** @type {string} */ (tokenEndpoint),
+          ...(revocationEndpoint === undefined ? {} : { revocationEndpoint }),
+          apiOrigins: [new URL(apiURL).origin],
+          fetch: observedFetch,
+        }
+      : {
+          clientId: provider.clientId,
+          issuer: provider.issuer,
+          redirectUri: SIGN_IN_PATH,
+          // offline_access: a refresh token (oidc-provider grants it only with prompt=consent).
+          scope: 'openid offline_access',
+          sessionEndingNotice: provider.sessionEndingNotice,
+          // A reload keeps the session.
+          storage: 'session',
+          apiOrigins: [new URL(apiURL).origin],
+          fetch: observedFetch,
+        },
+  )
   const view = createSessionView(auth)
-  const lifecycle = watchLifecycle(auth, timeline, (change) => {
-    if (change !== 'active') view.setEnded(change)
-    view.render()
-  })
+  const lifecycle = watchLifecycle(
+    auth,
+    timeline,
+    (change) => {
+      if (change !== 'active') view.setEnded(change)
+      view.render()
+    },
+    (endsAt) => view.setEnding(endsAt),
+  )
 
   function renderCounters() {
     // The mock's own counter in mock mode, as the issue asks; the same number as counts.token.
@@ -173,8 +240,31 @@ async function main() {
   })
 
   onClick('logout', async () => {
+    if (provider !== null) {
+      showResult({ action: 'logout' }, 'Signing out at the OpenID Provider…')
+      // Revokes the refresh token, then goes to the provider's end-session page, which comes back.
+      await auth.logout({
+        endSession: true,
+        postLogoutRedirectUri: new URL(SIGN_IN_PATH, location.href).href,
+      })
+      return
+    }
     await auth.logout()
     showResult({ action: 'logout' }, 'Logged out; the refresh token was revoked (RFC 7009).')
+  })
+
+  /** @returns {string} who is signed in, from the ID token */
+  const signedInAs = () => String(auth.idTokenClaims?.sub ?? 'someone')
+
+  onClick('login', async () => {
+    showResult({ action: 'login' }, 'Going to the OpenID Provider…')
+    await auth.login({ prompt: 'consent' })
+  })
+
+  onClick('login-popup', async () => {
+    // Called in the click handler itself, before any await: browsers allow the popup then.
+    await lifecycle.signIn('popup', () => auth.loginPopup({ prompt: 'consent' }))
+    showResult({ action: 'login-popup', ok: 1 }, `Signed in with a popup as ${signedInAs()}.`)
   })
 
   onClick('sign-in', () => {
@@ -192,8 +282,9 @@ async function main() {
     button.toggleAttribute('disabled', mock === null)
   }
   byId('counters-note').hidden = mock === null
+  byId('settings-panel').hidden = provider !== null
 
-  if (mock === null) {
+  if (real !== null) {
     // Show the settings in use, ready to edit.
     const settingsForm = /** @type {HTMLFormElement} */ (byId('settings-form'))
     for (const [name, value] of new URLSearchParams(location.search)) {
@@ -219,13 +310,32 @@ async function main() {
     }
   })
 
+  if (provider !== null) {
+    // This page is the redirect URI: a login's answer comes back here, in this tab or a popup.
+    const query = new URLSearchParams(location.search)
+    const isAnswer = query.has('state') || query.has('code') || query.has('error')
+    try {
+      const result = await lifecycle.signIn('redirect', () => auth.handleRedirect())
+      if (result !== null) {
+        showResult({ action: 'sign-in', ok: 1 }, `Signed in as ${signedInAs()}.`)
+      }
+    } catch (error) {
+      timeline.add('error', `sign-in failed: ${describeFailure(error)}`)
+      showResult({ action: 'sign-in', failed: 1 }, `Sign-in failed: ${describeFailure(error)}`)
+    }
+    // In a popup, handleRedirect handed the answer to the opener and closes this window.
+    if (isAnswer && window.opener !== null) return
+  }
+
   // A new tab joins the session of the tabs already open (freshtoken asks them for it); only when
   // there is none does it start one: from the mock, or from a token response pasted by the user.
   try {
     await auth.getAccessToken()
   } catch (error) {
     if (!isAuthError(error) || error.code !== 'no_session') throw error
-    if (mock === null) {
+    if (provider !== null) {
+      view.setEnded('none')
+    } else if (mock === null) {
       view.setEnded('none')
       tokenForm.hidden = false
     } else {

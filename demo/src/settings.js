@@ -13,22 +13,31 @@
  * @property {string} clientId - the public client's id
  * @property {string} api - the URL "Call the API" requests
  *
- * @typedef {MockSettings | RealServerSettings} DemoSettings
+ * @typedef {object} SignInSettings
+ * @property {'sign-in'} mode - sign in at the demo's authorization server (demo/auth-server.mjs)
+ *
+ * @typedef {MockSettings | RealServerSettings | SignInSettings} DemoSettings
  */
+
+/** The path of the sign-in page (demo/serve.mjs): the client's redirect URI. */
+export const SIGN_IN_PATH = '/sign-in'
 
 /** The mock's access token lifetime unless the URL says otherwise: renewals every few seconds. */
 export const DEFAULT_ACCESS_TOKEN_LIFETIME = 10_000
 
 /**
- * Reads the settings from a URL query. `tokenEndpoint` switches to a real server (with `clientId`
+ * Reads the settings from the page's URL: at {@link SIGN_IN_PATH} the page signs in at the demo's
+ * authorization server; elsewhere the query decides. `tokenEndpoint` switches to a real server (with `clientId`
  * and `api`, optionally `revocationEndpoint`); otherwise `accessTokenLifetime` (milliseconds) tunes
  * the mock.
  *
  * @param {string} search - `location.search`
+ * @param {string} [pathname] - `location.pathname`
  * @returns {DemoSettings} the settings
  * @throws {TypeError} naming the query parameter that is missing or invalid
  */
-export function readSettings(search) {
+export function readSettings(search, pathname = '/') {
+  if (pathname === SIGN_IN_PATH) return { mode: 'sign-in' }
   const query = new URLSearchParams(search)
   const tokenEndpoint = query.get('tokenEndpoint')
   if (tokenEndpoint) {

@@ -2,7 +2,7 @@
  * What happened, as the timeline shows it.
  *
  * @typedef {'started' | 'refresh' | 'adopted' | 'retry-401' | 'token-request' | 'api'
- *   | 'expired' | 'logout' | 'error' | 'control'} TimelineKind
+ *   | 'expired' | 'session-ending' | 'logout' | 'error' | 'control'} TimelineKind
  */
 
 /** How many entries the timeline keeps; older ones scroll away. */

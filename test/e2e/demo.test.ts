@@ -1,16 +1,24 @@
 // @vitest-environment node
 /**
  * The demo page (demo/) in Debian's Chromium: built against dist/ as `npm run demo` builds it,
- * served on 127.0.0.1, driven through its buttons, read through its DOM.
+ * served on 127.0.0.1 with its OpenID Provider (demo/auth-server.mjs), driven through its buttons
+ * and the provider's login pages, read through its DOM.
  */
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Page } from 'playwright-core'
+import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { root } from '../../bench/dist-freshness.mjs'
 import { buildDemo } from '../../demo/build.mjs'
-import { serveStatic } from '../../demo/serve.mjs'
-import { type ChromiumSession, E2E_TIME_LIMIT, launchChromium } from './chromium.js'
+import { startDemo } from '../../demo/serve.mjs'
+import { DEV_INTERACTIONS } from '../servers/oidc-provider.js'
+import {
+  CHROMIUM,
+  CHROMIUM_FLAGS,
+  type ChromiumSession,
+  E2E_TIME_LIMIT,
+  launchChromium,
+} from './chromium.js'
 
 vi.setConfig(E2E_TIME_LIMIT)
 
@@ -23,19 +31,41 @@ const WAIT = 5_000
 const EXPECTED_CONSOLE_ERROR =
   /^Failed to load resource: the server responded with a status of 40[01]/
 
+/**
+ * The demo's session at its OpenID Provider, short enough to watch it end: `'session-ending'`
+ * {@link SESSION_ENDING_NOTICE} ms before the end, a renewal every few seconds before that.
+ */
+const SESSION = { accessTokenTtl: 4, sessionTtl: 20, sessionEndingNotice: 10_000 }
+/** Bound of a wait for the session's end, which comes {@link SESSION}.sessionTtl s after login. */
+const SESSION_WAIT = 40_000
+
+/**
+ * Chromium's resolver answers every host name but loopback's with "not found", so the provider's
+ * pages' `@import` of a Google font fails at once and nothing leaves the machine.
+ */
+const LOOPBACK_ONLY = '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost'
+
 let browser: ChromiumSession
-let server: { readonly url: string; close(): Promise<void> }
+/** A browser without a profile, for sign-ins: each context is a fresh browser session. */
+let signInBrowser: Browser | undefined
+let server: { readonly url: string; readonly signInUrl: string; close(): Promise<void> }
 let page: Page
 const problems: string[] = []
 
-/** Opens a page that records its unexpected console errors and uncaught errors in `problems`. */
+/**
+ * Opens a page that records, in `problems`, its unexpected console errors and uncaught errors on
+ * the demo's origin (the provider's pages, which it visits to sign in, are not the demo's).
+ */
 function watch(target: Page): Page {
   target.on('console', (message) => {
+    if (!message.location().url.startsWith(server.url)) return
     if (message.type() === 'error' && !EXPECTED_CONSOLE_ERROR.test(message.text())) {
       problems.push(`console: ${message.text()}`)
     }
   })
-  target.on('pageerror', (error) => problems.push(`page error: ${error.message}`))
+  target.on('pageerror', (error) => {
+    if (target.url().startsWith(server.url)) problems.push(`page error: ${error.message}`)
+  })
   return target
 }
 
@@ -44,8 +74,27 @@ async function openDemo(target: Page, query = ''): Promise<void> {
   await target.waitForSelector('body[data-ready="true"]', { timeout: WAIT })
 }
 
-function waitForState(target: Page, state: string): Promise<unknown> {
-  return target.waitForSelector(`#state[data-state="${state}"]`, { timeout: WAIT })
+function waitForState(target: Page, state: string, timeout = WAIT): Promise<unknown> {
+  return target.waitForSelector(`#state[data-state="${state}"]`, { timeout })
+}
+
+/** Fills the provider's login form (any password is accepted) and grants the consent. */
+async function signInOnProvider(target: Page, login: string): Promise<void> {
+  const { selectors } = DEV_INTERACTIONS
+  await target.locator(selectors.loginForm).waitFor({ timeout: WAIT })
+  await target.fill(selectors.loginInput, login)
+  await target.fill(selectors.passwordInput, 'password')
+  await target.click(selectors.loginSubmit)
+  await target.locator(selectors.consentForm).waitFor({ timeout: WAIT })
+  await target.click(selectors.consentSubmit)
+}
+
+/** A tab of a fresh browser session (no cookies at the provider, empty storage) on /sign-in. */
+async function openSignInPage(): Promise<Page> {
+  const context = await (signInBrowser as Browser).newContext()
+  const tab = watch(await context.newPage())
+  await openDemo(tab, 'sign-in')
+  return tab
 }
 
 /** Clicks a control and waits for the result line of that action. */
@@ -62,9 +111,14 @@ function timelineKinds(target: Page): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  const [dir, session] = await Promise.all([buildDemo(), launchChromium()])
+  const [dir, session, plain] = await Promise.all([
+    buildDemo(),
+    launchChromium(),
+    chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_FLAGS, LOOPBACK_ONLY] }),
+  ])
   browser = session
-  server = await serveStatic(dir, 0)
+  signInBrowser = plain
+  server = await startDemo(dir, SESSION)
   page = watch(await browser.context.newPage())
 })
 
@@ -76,6 +130,7 @@ afterAll(async () => {
       .catch(() => undefined)
   }
   await browser?.close()
+  await signInBrowser?.close().catch(() => undefined)
   await server?.close()
 })
 
@@ -183,6 +238,71 @@ describe('the demo page', () => {
     expect(Number(await real.getAttribute('#countdown', 'data-ms'))).toBeGreaterThan(290_000)
     expect(await real.inputValue('textarea[name="tokenResponse"]')).toBe('')
     await real.close()
+    expect(problems).toEqual([])
+  })
+})
+
+describe('signing in on the demo page at its OpenID Provider', () => {
+  it('signs in by redirect, shows the user, warns before the session ends, and ends it', async () => {
+    const tab = await openSignInPage()
+    await waitForState(tab, 'none')
+    expect(await tab.isVisible('#login')).toBe(true)
+
+    await tab.click('#login')
+    await signInOnProvider(tab, 'redirect-user')
+    // Back at the redirect URI: handleRedirect() took the response and cleaned the address bar.
+    await tab.waitForURL(server.signInUrl, { timeout: WAIT })
+    await tab.waitForSelector('body[data-ready="true"]', { timeout: WAIT })
+    await waitForState(tab, 'active')
+    expect(await tab.textContent('#user')).toBe('redirect-user')
+    expect(await tab.getAttribute('#result', 'data-action')).toBe('sign-in')
+    // The provider's refresh_expires_in gave the session's hard end.
+    const left = Number(await tab.getAttribute('#session-countdown', 'data-ms'))
+    expect(left).toBeGreaterThan(0)
+    expect(left).toBeLessThanOrEqual(SESSION.sessionTtl * 1000)
+
+    await tab.waitForSelector('#session-notice[data-kind="ending"]', {
+      state: 'visible',
+      timeout: SESSION_WAIT,
+    })
+    await waitForState(tab, 'expired', SESSION_WAIT)
+    await tab.waitForSelector('#session-notice[data-kind="ended"]', { state: 'visible' })
+    const kinds = await timelineKinds(tab)
+    expect(kinds).toContain('started')
+    expect(kinds).toContain('session-ending')
+    expect(kinds).toContain('expired')
+    // Renewals kept the session going until its end, rotated tokens keeping that end.
+    expect(kinds).toContain('refresh')
+    expect(kinds.indexOf('expired')).toBeLessThan(kinds.indexOf('session-ending'))
+    await tab.context().close()
+    expect(problems).toEqual([])
+  })
+
+  it('signs in with a popup, calls the API, and signs out at the provider', async () => {
+    const tab = await openSignInPage()
+    await waitForState(tab, 'none')
+    const [popup] = await Promise.all([
+      tab.context().waitForEvent('page', { timeout: WAIT }),
+      tab.click('#login-popup'),
+    ])
+    const closed = new Promise<void>((resolve) => popup.once('close', () => resolve()))
+    watch(popup)
+    await signInOnProvider(popup, 'popup-user')
+    await tab.waitForSelector('#result[data-action="login-popup"][data-ok="1"]', { timeout: WAIT })
+    await closed
+    await waitForState(tab, 'active')
+    expect(await tab.textContent('#user')).toBe('popup-user')
+    // The opener never left its page.
+    expect(tab.url()).toBe(server.signInUrl)
+    expect(await run(tab, 'call-api')).toMatchObject({ ok: '1', status: '200' })
+
+    await tab.click('#logout')
+    await tab.click(DEV_INTERACTIONS.selectors.logoutConfirm, { timeout: WAIT })
+    await tab.waitForURL(server.signInUrl, { timeout: WAIT })
+    await tab.waitForSelector('body[data-ready="true"]', { timeout: WAIT })
+    await waitForState(tab, 'none')
+    expect(await tab.textContent('#user')).toBe('—')
+    await tab.context().close()
     expect(problems).toEqual([])
   })
 })
