@@ -17,6 +17,12 @@
  * 6. A disposed client leaves no timer, lock, open channel or listener behind.
  * 7. No token value in an error (message, enumerable fields, cause, recursively) or in an event
  *    payload other than 'tokens' and 'refresh'.
+ * In backend mode (the session backend's refresh cookie, see README.md) the same invariants read:
+ * the refresh token is the browser's cookie as the request carried it (1); one backend refresh in
+ * flight at most, with or without a session (2); a 401 from the backend is the invalid_grant (4),
+ * and a tab without a session never fires 'expired'; a call must succeed while the backend's
+ * session (the jar's cookie) is live and ends nowhere during the call, whether or not the tab held
+ * tokens when it started (5).
  * Besides: a tab never goes back to an older session; 'refresh' fires only in the tab whose
  * request brought the tokens; every call settles; the POST body replayed after a 401 is intact;
  * a token handed out was issued by the server; platform code runs only inside steps.
@@ -28,6 +34,7 @@ import {
   HELLO_WAIT,
   LOCK_WAIT,
   MESSAGE_DELAY_MAX,
+  BACKEND_RENEWAL_LOCK,
   RENEWAL_LOCK,
   recoveryWindow,
 } from './options.js'
@@ -68,6 +75,12 @@ export interface Call {
   readonly start: number
   /** Whether the tab held a session when the call started. */
   readonly hadSession: boolean
+  /** Backend mode: whether the browser's refresh cookie was live at the backend then. */
+  readonly backendLive: boolean
+  /** Backend mode: {@link Monitor.backendEnds} when the call started. */
+  readonly backendEnds: number
+  /** Backend mode: logout() calls started so far, or -1 when one was in progress at the start. */
+  readonly logouts: number
 }
 
 /** What the monitor follows per tab between steps. */
@@ -86,6 +99,8 @@ interface TabWatch {
   endedRevision: number
   /** Session states whose 'session' message this tab lost in the back/forward cache. */
   readonly lostInBfcache: TokenInfo[]
+  /** Whether the tab holds a session: set by 'tokens', cleared by its end, synced after steps. */
+  holding: boolean
 }
 
 /** A period after which calls may fail although the server works again. */
@@ -139,6 +154,7 @@ export class Monitor {
     reusePresented: 0,
     quietChecks: 0,
     noSessionInNewTab: 0,
+    noSessionAnywhere: 0,
   }
   private readonly tokens = new Map<string, TokenInfo>()
   private readonly families = new Map<string, FamilyInfo>()
@@ -147,8 +163,20 @@ export class Monitor {
   /** Per token request: what its answer brought (for delivery). */
   private readonly answers = new Map<
     Flight,
-    { rotated?: string; accessToken?: string; invalidGrant?: FamilyInfo }
+    {
+      rotated?: string
+      accessToken?: string
+      /** The session the answer ended; `'all'`: the backend has none (no or unknown cookie). */
+      invalidGrant?: FamilyInfo | 'all'
+    }
   >()
+  /**
+   * Backend mode: how many times the backend ended a session server-side (a logout request, a
+   * server-side revocation, a 401 verdict), for calls that span one.
+   */
+  private backendEnds = 0
+  /** logout() calls started so far. */
+  private logouts = 0
   /** Access token → the tab whose request brought it. */
   private readonly deliveredTo = new Map<string, Tab>()
   private readonly watches = new Map<Tab, TabWatch>()
@@ -342,6 +370,7 @@ export class Monitor {
       endedHere: new Set(),
       endedRevision: Number.NEGATIVE_INFINITY,
       lostInBfcache: [],
+      holding: client.tokens !== null,
     }
     this.watches.set(tab, watch)
     if (client.tokens) this.sessionSeen(tab, watch, client.tokens, 'restored')
@@ -362,6 +391,12 @@ export class Monitor {
     })
     client.on('expired', (error) => {
       this.checkLeak(`${tab.name} 'expired' payload`, error)
+      // Backend mode: a tab without a session that hears 'no session' from the backend has
+      // nothing to end; its calls reject with no_session, and no 'expired' fires.
+      if (this.world.options.mode === 'backend' && !watch.holding) {
+        this.violation(4, `${tab.name} fired 'expired' without a session`)
+      }
+      watch.holding = false
       // The session a tab ends is its own, or an older one than the sender's: some session as
       // new or newer must have met invalid_grant.
       const family = this.familyOf.get(watch.last?.family ?? -1)
@@ -385,6 +420,7 @@ export class Monitor {
       } else if (family !== undefined && !this.endedBy((f) => f.loggedOut, family)) {
         this.violation(4, `${tab.name} fired 'logout' for F${family.n}, which no logout() ended`)
       }
+      watch.holding = false
       this.sessionEnded(watch)
       watch.ended.push('logout')
       watch.endedAt = this.now
@@ -419,6 +455,7 @@ export class Monitor {
         )
       }
     }
+    watch.holding = true
     this.world.log(
       tab,
       () => `${how === 'tokens' ? 'event tokens' : how} ${this.label(tokens.accessToken)}`,
@@ -455,6 +492,10 @@ export class Monitor {
   // --- requests ---
 
   requestSent(flight: Flight): void {
+    if (flight.kind === 'backend') {
+      this.backendRequestSent(flight)
+      return
+    }
     if (flight.kind !== 'token') return
     if (this.world.injecting) this.injectedFlights.add(flight)
     this.stats.tokenRequests = (this.stats.tokenRequests ?? 0) + 1
@@ -497,9 +538,49 @@ export class Monitor {
     }
   }
 
+  /**
+   * Backend mode: a refresh request to the session backend. The browser holds one refresh cookie,
+   * so two refreshes in flight at once present the same cookie, whatever session the tabs hold:
+   * at most one across the tabs that are not gone (invariant 2), with or without a session.
+   */
+  private backendRequestSent(flight: Flight): void {
+    if (this.world.injecting) this.injectedFlights.add(flight)
+    this.stats.tokenRequests = (this.stats.tokenRequests ?? 0) + 1
+    this.world.log(
+      flight.owner,
+      () => `#${flight.id} backend refresh with cookie ${this.label(flight.cookie)}`,
+    )
+    const open = this.world.network
+      .open('backend')
+      .filter((other) => other.owner.status !== 'crashed')
+    if (open.length > 1) {
+      this.violation(
+        2,
+        `${open.length} backend refreshes in flight: ${open.map((f) => `#${f.id} (${f.owner.name})`).join(', ')}`,
+        this.classifyConcurrent(open),
+      )
+    }
+    if (this.world.options.inject === 'second-request' && !this.injected && flight.cookie) {
+      this.injected = true
+      this.world.injectTokenRequest(flight.cookie, flight.owner)
+    }
+  }
+
+  /** The refresh token a request presents: the form's, or the backend request's cookie. */
+  private presented(flight: Flight): string | undefined {
+    if (flight.kind === 'backend') return flight.cookie
+    if (flight.kind === 'token') return flight.form?.get('refresh_token') ?? undefined
+    return undefined
+  }
+
   requestArrived(flight: Flight): void {
-    if (flight.kind !== 'token') return
-    const refresh = flight.form?.get('refresh_token') ?? undefined
+    if (flight.kind === 'backend-logout') {
+      // The backend ends the cookie's session (if any) as it acts on the request.
+      if (flight.cookie !== undefined) this.backendEnds += 1
+      return
+    }
+    if (flight.kind !== 'token' && flight.kind !== 'backend') return
+    const refresh = this.presented(flight)
     if (refresh === undefined) return
     const { state } = this.world.mock.introspect(refresh)
     if (state !== 'rotated') return
@@ -588,6 +669,7 @@ export class Monitor {
   }
 
   async requestAnswered(flight: Flight, response: Response): Promise<void> {
+    if (flight.kind === 'backend') return this.backendAnswered(flight, response)
     if (flight.kind !== 'token') return
     const refresh = flight.form?.get('refresh_token') ?? undefined
     const presented = refresh === undefined ? undefined : this.tokens.get(refresh)
@@ -621,6 +703,48 @@ export class Monitor {
     }
   }
 
+  /** Backend mode: what a refresh answer brings, and the cookie it sets. */
+  private async backendAnswered(flight: Flight, response: Response): Promise<void> {
+    const refresh = flight.cookie
+    const presented = refresh === undefined ? undefined : this.tokens.get(refresh)
+    let body: { accessToken?: string } = {}
+    try {
+      body = (await response.clone().json()) as typeof body
+    } catch {}
+    if (response.status === 200 && body.accessToken && presented && refresh) {
+      const info = { family: presented.family, gen: presented.gen + 1 }
+      this.register(body.accessToken, info)
+      const successor = /__Host-refresh=([^;]+)/.exec(response.headers.get('set-cookie') ?? '')?.[1]
+      if (successor !== undefined && successor !== refresh) {
+        this.register(successor, info)
+        this.rotations.set(refresh, { successor, delivered: false, toDisposed: false })
+        this.answers.set(flight, { rotated: refresh, accessToken: body.accessToken })
+      } else {
+        this.answers.set(flight, { accessToken: body.accessToken })
+      }
+      this.world.log(
+        this.world.server,
+        () => `#${flight.id} rotates ${this.label(refresh)} -> ${this.label(body.accessToken)}`,
+      )
+    } else if (response.status === 401) {
+      // No session at the backend: the cookie's session (revoked, reused, expired), or none.
+      if (refresh !== undefined) this.backendEnds += 1
+      const family = this.family(refresh)
+      this.answers.set(flight, { invalidGrant: family ?? 'all' })
+      this.world.log(
+        this.world.server,
+        () => `#${flight.id} 401 no session for cookie ${this.label(refresh)}`,
+      )
+    } else if (response.status === 200 || response.status === 403) {
+      this.violation('model', `#${flight.id} backend refresh answered ${response.status} unexpectedly`)
+    }
+  }
+
+  /** Backend mode: the browser stored the refresh cookie of an answer (`undefined`: cleared). */
+  cookieStored(flight: Flight, value: string | undefined): void {
+    this.world.log(flight.owner, () => `#${flight.id} cookie ${this.label(value)} stored`)
+  }
+
   requestSettled(flight: Flight, outcome: 'response' | 'rejected'): void {
     const answer = this.answers.get(flight)
     this.answers.delete(flight)
@@ -639,7 +763,9 @@ export class Monitor {
     }
     if (answer.accessToken !== undefined)
       this.deliveredTo.set(answer.accessToken, flight.owner as Tab)
-    if (answer.invalidGrant) answer.invalidGrant.invalidGrant = true
+    if (answer.invalidGrant === 'all') {
+      for (const family of this.familyOf.values()) family.invalidGrant = true
+    } else if (answer.invalidGrant) answer.invalidGrant.invalidGrant = true
   }
 
   /** An answer the network loses (for the trace only: delivery decides the limit). */
@@ -657,11 +783,21 @@ export class Monitor {
       probe,
       start: this.now,
       hadSession: tab.client?.tokens !== null,
+      backendLive: this.backendLive(),
+      backendEnds: this.backendEnds,
+      logouts: this.loggingOut.size > 0 ? -1 : this.logouts,
     }
     this.stats.calls = (this.stats.calls ?? 0) + 1
     this.pending.add(call)
     this.world.log(tab, () => `call#${call.id} ${kind}${probe ? ' (probe)' : ''}`)
     return call
+  }
+
+  /** Backend mode: whether the browser's refresh cookie holds a session the backend accepts. */
+  backendLive(): boolean {
+    if (this.world.options.mode !== 'backend') return false
+    const cookie = this.world.refreshCookie()
+    return cookie !== undefined && this.world.mock.introspect(cookie).state === 'active'
   }
 
   callEnded(call: Call, outcome: { status?: number; error?: unknown; note?: string }): void {
@@ -712,7 +848,19 @@ export class Monitor {
       return 'a fault within the recovery window'
     }
     for (const span of this.openFreezes.values()) if (span.from <= end) return 'a tab is frozen'
-    if (!call.hadSession) {
+    if (this.world.options.mode === 'backend') {
+      // Invariant 5 in backend mode: a tab without a session asks the backend, so the call must
+      // succeed whenever the backend had a live session and kept it.
+      if (this.backendEnds !== call.backendEnds) return 'the backend ended a session during the call'
+      // A logout() in progress ends the backend session: a call meanwhile meets its end.
+      if (call.logouts !== this.logouts || this.loggingOut.size > 0) {
+        return 'a logout() was in progress during the call'
+      }
+      if (!call.hadSession && !call.backendLive) {
+        this.stats.noSessionAnywhere = (this.stats.noSessionAnywhere ?? 0) + 1
+        return 'no session in this tab nor at the backend when the call started'
+      }
+    } else if (!call.hadSession) {
       const young = HELLO_WAIT + 4 * MESSAGE_DELAY_MAX[this.world.options.messages] + 50
       if (this.now - call.tab.createdAt < young) {
         this.stats.noSessionInNewTab = (this.stats.noSessionInNewTab ?? 0) + 1
@@ -740,6 +888,7 @@ export class Monitor {
 
   /** `tab` calls logout() (`done`: the call returned). */
   logoutCalled(tab: Tab, done = false): void {
+    if (!done) this.logouts += 1
     const count = (this.loggingOut.get(tab) ?? 0) + (done ? -1 : 1)
     if (count > 0) this.loggingOut.set(tab, count)
     else this.loggingOut.delete(tab)
@@ -786,6 +935,7 @@ export class Monitor {
 
   /** The server revoked every refresh token: sessions end at their next renewal. */
   serverRevoked(): void {
+    this.backendEnds += 1
     this.world.log(this.world.server, 'every refresh token revoked')
   }
 
@@ -807,6 +957,7 @@ export class Monitor {
     for (const [tab, watch] of this.watches) {
       if (tab.status === 'crashed' || tab.disposedAt !== undefined) continue
       const tokens = watch.client.tokens
+      watch.holding = tokens !== null
       if (tokens !== watch.tokens) {
         changed = true
         if (watch.tokens !== null && tokens === null && watch.ended.length === 0) {
@@ -835,7 +986,8 @@ export class Monitor {
     if (restoring.size > 0) return false
     if (hub.inFlight() || broker.inFlight()) return false
     if (network.tokenRequestInFlight()) return false
-    const lock = broker.count(undefined, RENEWAL_LOCK)
+    const name = this.world.options.mode === 'backend' ? BACKEND_RENEWAL_LOCK : RENEWAL_LOCK
+    const lock = broker.count(undefined, name)
     if (lock.held + lock.pending > 0) return false
     for (const task of storageOps) if (task.owner.status === 'live') return false
     return true
@@ -904,6 +1056,11 @@ export class Monitor {
   /** The probe has started: from now on the system must get quiet again. */
   probeStarted(): void {
     this.probeStartedAt = this.now
+  }
+
+  /** Whether the system was quiet at some point since the probe started. */
+  quietSinceProbe(): boolean {
+    return this.lastQuietAt >= this.probeStartedAt
   }
 
   /** Whether every call of a tab that is not gone has settled. */

@@ -12,8 +12,12 @@ import type { Context, Label, Scheduler, Task } from './scheduler.js'
 /** The mock's protected API (`apiOrigin` of the mock). */
 export const API_ORIGIN = 'https://api.example.com'
 
-/** Which server a request is for. */
-export type FlightKind = 'token' | 'revocation' | 'api' | 'other'
+/** Which server a request is for; `backend`/`backend-logout`: the session backend's refresh and logout. */
+export type FlightKind = 'token' | 'revocation' | 'api' | 'backend' | 'backend-logout' | 'other'
+
+/** The session backend's paths on the app's origin (the mock's defaults). */
+export const BACKEND_REFRESH_PATH = '/auth/refresh'
+export const BACKEND_LOGOUT_PATH = '/auth/logout'
 
 /** What happens to a request, decided when it is sent. */
 export type OutboundFault =
@@ -32,6 +36,8 @@ export interface Flight {
   readonly path: string
   /** The form of a token or revocation request (known when sent as `URLSearchParams`). */
   form: URLSearchParams | undefined
+  /** The refresh cookie a session backend request carried, as the browser attached it when sent. */
+  cookie: string | undefined
   /** Where the request or its answer is. */
   where: 'outbound' | 'server' | 'returning' | 'lost' | 'done'
   /** Whether the tab's fetch has settled (answered, rejected or aborted). */
@@ -47,6 +53,13 @@ export interface NetworkHooks {
   outboundFault(flight: Flight): OutboundFault | undefined
   /** A fault after the server answered, if any. */
   returnFault(flight: Flight, response: Response): ReturnFault | undefined
+  /**
+   * The `Cookie` header the browser attaches to a session backend request when it is sent, and
+   * the refresh cookie in it (`undefined`: none).
+   */
+  cookies(): { header: string; refresh: string | undefined }
+  /** A session backend answer reaches a fetch that still waits for it: the browser stores its cookie. */
+  received(flight: Flight, response: Response): void
   /** A fetch was called (in the tab's step). */
   sent(flight: Flight): void
   /** The request reached the server, which has not acted yet: the form is read. */
@@ -98,7 +111,15 @@ export class Network {
         ? 'revocation'
         : url.origin === API_ORIGIN
           ? 'api'
-          : 'other'
+          : url.pathname === BACKEND_REFRESH_PATH
+            ? 'backend'
+            : url.pathname === BACKEND_LOGOUT_PATH
+              ? 'backend-logout'
+              : 'other'
+    // The browser attaches its cookies when it sends (the mock reads a `Cookie` header first).
+    const cookies =
+      kind === 'backend' || kind === 'backend-logout' ? this.hooks.cookies() : undefined
+    if (cookies !== undefined) request.headers.set('cookie', cookies.header)
     // What the server receives: the body as sent, whatever the tab does with its Request later.
     const wire = request.body === null ? request : request.clone()
     const flight: Flight = {
@@ -108,6 +129,7 @@ export class Network {
       method: request.method,
       path: url.pathname,
       form: formOf(init?.body),
+      cookie: cookies?.refresh,
       where: 'outbound',
       settled: false,
       pending: undefined,
@@ -175,6 +197,8 @@ export class Network {
                 settle(undefined, new TypeError('Failed to fetch'))
               } else {
                 finished('done')
+                // The browser stores a cookie only from an answer a live fetch receives.
+                if (!flight.settled && response.type !== 'error') this.hooks.received(flight, response)
                 if (response.type === 'error') settle(undefined, new TypeError('Failed to fetch'))
                 else settle(response)
               }
@@ -256,9 +280,11 @@ export class Network {
     return [...this.flights].filter((flight) => flight.kind === kind && !flight.settled)
   }
 
-  /** Whether a token request is in flight from a tab that is not gone. */
+  /** Whether a token request (or session backend refresh) is in flight from a tab that is not gone. */
   tokenRequestInFlight(): boolean {
-    for (const flight of this.flights) if (flight.kind === 'token' && !flight.settled) return true
+    for (const flight of this.flights) {
+      if ((flight.kind === 'token' || flight.kind === 'backend') && !flight.settled) return true
+    }
     return false
   }
 }

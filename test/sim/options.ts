@@ -29,9 +29,21 @@ export type Injection =
   /** A network error whose message quotes the refresh token it was sending (7). */
   | 'token-in-network-error'
 
+/**
+ * How the tabs hold the session: `'oauth'`, the SDK talks to the token endpoint and keeps the
+ * refresh token; `'backend'`, the app's own session backend keeps the refresh token in an
+ * httpOnly cookie of the browser (the SDK's `backend` option, the mock's `backend` mode).
+ */
+export type SessionMode = 'oauth' | 'backend'
+
+/** The share of drawn seeds that run in backend mode. */
+export const BACKEND_SHARE = 0.25
+
 /** Everything a seed decides before it starts. */
 export interface SimOptions {
   readonly seed: number
+  /** OAuth (token endpoint) or session backend (refresh cookie): see {@link SessionMode}. */
+  readonly mode: SessionMode
   /** Tabs open at the start (2-8); more may open later, up to {@link SimOptions.maxTabs} live. */
   readonly tabs: number
   readonly maxTabs: number
@@ -94,8 +106,10 @@ export function recoveryWindow(retryAfter = 0): number {
 
 /** How long a new tab waits for its siblings' answer (`HELLO_WAIT`). */
 export const HELLO_WAIT = 200
-/** The renewal lock's name for client `spa`. */
+/** The renewal lock's name for client `spa` (OAuth mode). */
 export const RENEWAL_LOCK = 'freshtoken:spa:renewal'
+/** The renewal lock's name in backend mode: the SDK's client id defaults to `'backend'`. */
+export const BACKEND_RENEWAL_LOCK = 'freshtoken:backend:renewal'
 /** Wall-clock time at the start of every seed: 2030-01-01. */
 export const WALL_START = Date.UTC(2030, 0, 1)
 /** After the app stops acting, every call must have settled within this long. */
@@ -155,8 +169,11 @@ export function drawOptions(seed: number, overrides: Partial<SimOptions> = {}): 
   ])
   const faultStart = r.int(2_000, duration / 2)
   const leeway = r.chance(0.5) ? undefined : r.int(1, Math.max(1, lifetime / 2_000)) * 1_000
+  // Drawn from a stream of its own, so the other fields of every seed stay as they were.
+  const mode: SessionMode = createRandom(seed, 'mode').chance(BACKEND_SHARE) ? 'backend' : 'oauth'
   const drawn: SimOptions = {
     seed,
+    mode,
     tabs: r.weighted<number>([
       [2, 5],
       [3, 4],
@@ -213,7 +230,7 @@ export function drawOptions(seed: number, overrides: Partial<SimOptions> = {}): 
 export function describeOptions(options: SimOptions): string {
   const o = options
   return [
-    `tabs=${o.tabs} storage=${o.storage} webLocks=${o.webLocks} messages=${o.messages}`,
+    `mode=${o.mode} tabs=${o.tabs} storage=${o.storage} webLocks=${o.webLocks} messages=${o.messages}`,
     `lifetime=${o.lifetime} leeway=${o.leeway ?? 'default'} tokens=${o.tokenFormat} latency=${o.latency}`,
     `faults=${o.faults} window=${o.faultWindow.join('-')} chaos=${o.chaos} duration=${o.duration} actionEvery=${o.actionEvery}${o.inject ? ` inject=${o.inject}` : ''}`,
   ].join('\n')

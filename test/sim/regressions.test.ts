@@ -18,7 +18,7 @@ interface Regression {
   readonly options: Omit<SimOptions, 'seed'>
 }
 
-const base = { maxTabs: 8, tokenFormat: 'opaque', leeway: undefined } as const
+const base = { mode: 'oauth', maxTabs: 8, tokenFormat: 'opaque', leeway: undefined } as const
 
 const REGRESSIONS: readonly Regression[] = [
   {

@@ -11,6 +11,8 @@ import { LockBroker } from './locks.js'
 import { Monitor } from './monitor.js'
 import {
   API_ORIGIN,
+  BACKEND_LOGOUT_PATH,
+  BACKEND_REFRESH_PATH,
   type Flight,
   Network,
   type OutboundFault,
@@ -23,6 +25,17 @@ import { type Context, type Label, labelText, Scheduler, type Task } from './sch
 
 const ORIGIN = 'https://app.example.com'
 const ISSUER = 'https://auth.example.com'
+/** The session backend's CSRF header (backend mode): the mock answers 403 without it. */
+const CSRF_HEADER = ['X-CSRF', '1'] as const
+/** The session backend's refresh cookie (the mock's `MOCK_REFRESH_COOKIE`). */
+const REFRESH_COOKIE = '__Host-refresh'
+
+/** The backend's token answer in the mock's 'camel' shape. */
+interface CamelBody {
+  readonly accessToken?: unknown
+  readonly expiresIn?: unknown
+  readonly refreshExpiresIn?: unknown
+}
 /** A run that takes more steps than this is a storm (or a simulator bug): it stops and fails. */
 const MAX_STEPS = 60_000
 /** After the app stops acting: at least this long for everything to settle. */
@@ -122,6 +135,13 @@ export class World {
   private readonly tracing: boolean
   /** When the app stopped acting and every fault ended: the probe runs after the recovery window. */
   private probeAt = Number.POSITIVE_INFINITY
+  /**
+   * Backend mode: the browser's refresh cookie (one browser, so one jar for every tab). The sim
+   * keeps it, not the mock: the browser attaches it when a request is sent and stores a
+   * `Set-Cookie` when the answer reaches a fetch that still waits for it, so a lost answer, an
+   * aborted fetch or a crashed tab's answer leaves the old cookie, as in a browser.
+   */
+  private cookie: { value: string; expiresAt: number } | undefined
 
   constructor(
     readonly options: SimOptions,
@@ -169,11 +189,26 @@ export class World {
       allowedOrigins: [ORIGIN],
       accessTokenLifetime: options.lifetime,
       tokenFormat: options.tokenFormat,
+      ...(options.mode === 'backend'
+        ? {
+            appOrigin: ORIGIN,
+            backend: { csrfHeader: CSRF_HEADER, shape: 'camel' as const },
+          }
+        : {}),
     })
     this.network = new Network(this.scheduler, this.server, this.mock.handlers, {
       latency: (flight, leg) => this.latency(flight, leg),
       outboundFault: (flight) => this.outboundFault(flight),
       returnFault: (flight) => this.returnFault(flight),
+      cookies: () => {
+        const refresh = this.refreshCookie()
+        // Other cookies of the origin travel too; the mock reads the header, not its own jar.
+        return {
+          header: `theme=dark${refresh === undefined ? '' : `; ${REFRESH_COOKIE}=${refresh}`}`,
+          refresh,
+        }
+      },
+      received: (flight, response) => this.storeCookie(flight, response),
       sent: (flight) => this.monitor.requestSent(flight),
       arrived: (flight) => this.monitor.requestArrived(flight),
       answered: (flight, response) => this.monitor.requestAnswered(flight, response),
@@ -235,6 +270,7 @@ export class World {
     const { scheduler, options } = this
     let phase: 'act' | 'settle' | 'probe' | 'drain' = 'act'
     let until = options.duration
+    let drainExtended = false
     for (;;) {
       const task = scheduler.next(until)
       if (task === undefined) {
@@ -250,6 +286,11 @@ export class World {
         } else if (phase === 'probe') {
           phase = 'drain'
           until = scheduler.now + 1_000
+        } else if (!drainExtended && !this.monitor.quietSinceProbe()) {
+          // Not quiet yet: a hidden tab's hand-off timer fires on the next whole second (seen
+          // after the probe's last call settled within a second of it). Once more, long enough.
+          drainExtended = true
+          until = scheduler.now + 2_000
         } else {
           return true
         }
@@ -323,11 +364,58 @@ export class World {
     return tab
   }
 
+  /** Backend mode: the refresh cookie the browser holds now, if any (expired ones are gone). */
+  refreshCookie(): string | undefined {
+    const cookie = this.cookie
+    if (cookie === undefined) return undefined
+    if (this.scheduler.wall() < cookie.expiresAt) return cookie.value
+    this.cookie = undefined
+    return undefined
+  }
+
+  /** Backend mode: the browser stores the refresh cookie a backend answer sets (or clears). */
+  private storeCookie(flight: Flight, response: Response): void {
+    const header = response.headers.get('set-cookie')
+    if (header === null) return
+    const match = new RegExp(`^${REFRESH_COOKIE}=([^;]*)(?:;.*?Max-Age=(\\d+))?`, 'i').exec(header)
+    if (match === null) return
+    const value = match[1] ?? ''
+    const maxAge = Number(match[2] ?? 0) * 1_000
+    this.cookie =
+      value === '' || maxAge <= 0
+        ? undefined
+        : { value, expiresAt: this.scheduler.wall() + maxAge }
+    this.monitor.cookieStored(flight, this.cookie?.value)
+  }
+
   private createClient(tab: Tab): void {
+    const mode: Partial<TokenClientOptions> =
+      this.options.mode === 'backend'
+        ? {
+            backend: {
+              refresh: BACKEND_REFRESH_PATH,
+              logout: BACKEND_LOGOUT_PATH,
+              headers: { [CSRF_HEADER[0]]: CSRF_HEADER[1] },
+              response: (body: unknown) => {
+                const { accessToken, expiresIn, refreshExpiresIn } = (body ?? {}) as CamelBody
+                return {
+                  access_token: accessToken as string,
+                  token_type: 'Bearer',
+                  ...(typeof expiresIn === 'number' ? { expires_in: expiresIn } : {}),
+                  ...(typeof refreshExpiresIn === 'number'
+                    ? { refresh_expires_in: refreshExpiresIn }
+                    : {}),
+                }
+              },
+            },
+          }
+        : {
+            clientId: 'spa',
+            tokenEndpoint: `${ISSUER}/oauth/token`,
+            revocationEndpoint: `${ISSUER}/oauth/revoke`,
+          }
     const options: TokenClientOptions = {
-      clientId: 'spa',
-      tokenEndpoint: `${ISSUER}/oauth/token`,
-      revocationEndpoint: `${ISSUER}/oauth/revoke`,
+      ...mode,
       apiOrigins: [API_ORIGIN],
       storage: this.storageFor(tab),
       fetch: this.network.fetchFor(tab),
@@ -379,7 +467,11 @@ export class World {
     const r = this.scenario
     const usable = this.tabs.filter((tab) => tab.usable)
     const live = this.tabs.filter((tab) => tab.status === 'live')
-    const anySession = usable.some((tab) => tab.client?.tokens)
+    // Backend mode: the session is the browser's cookie, whether a tab picked it up yet or not.
+    const anySession =
+      this.options.mode === 'backend'
+        ? this.monitor.backendLive()
+        : usable.some((tab) => tab.client?.tokens)
     const chaos = { calm: 0.3, normal: 1, wild: 3 }[this.options.chaos]
     type Choice =
       | 'fetch'
@@ -433,6 +525,7 @@ export class World {
       return
     }
     if (choice === 'revoke') {
+      // Backend mode: the backend ends its session server-side (the cookie stays, refused).
       this.mock.revokeRefreshTokens()
       this.monitor.serverRevoked()
       return
@@ -464,6 +557,10 @@ export class World {
     if (!tab.usable || client === undefined) return
     switch (action) {
       case 'login': {
+        if (this.options.mode === 'backend') {
+          this.signIn(tab)
+          return
+        }
         const response = this.mock.issueTokens()
         this.monitor.loggedIn(tab, response)
         try {
@@ -494,6 +591,20 @@ export class World {
         this.call(tab, action)
         return
     }
+  }
+
+  /**
+   * Backend mode: the user signs in at the backend (server-side, as a login page would): a new
+   * session whose refresh cookie lands in the browser's jar. The tabs pick it up at their next
+   * call or renewal; nothing is handed to the SDK. This is what the mock's `signIn()` does, but
+   * into the jar the sim keeps for the browser (the mock's own jar is private to it).
+   */
+  private signIn(tab: Tab): void {
+    const response = this.mock.issueTokens()
+    const refresh = response.refresh_token as string
+    const expiresAt = this.mock.introspect(refresh).expiresAt ?? Number.POSITIVE_INFINITY
+    this.cookie = { value: refresh, expiresAt }
+    this.monitor.loggedIn(tab, response)
   }
 
   /** Starts one call and reports how it ends. */
@@ -764,6 +875,22 @@ export class World {
     const tab = this.tabs.find((t) => t.usable && t !== except)
     if (tab === undefined) return
     this.scheduler.schedule(tab, 0, 'action', 'test side: a token request', () => {
+      if (this.options.mode === 'backend') {
+        // A second refresh at the session backend: the browser attaches the same cookie.
+        this.injecting = true
+        try {
+          this.network
+            .fetchFor(tab)(`${ORIGIN}${BACKEND_REFRESH_PATH}`, {
+              method: 'POST',
+              credentials: 'include',
+              headers: { [CSRF_HEADER[0]]: CSRF_HEADER[1] },
+            })
+            .catch(() => undefined)
+        } finally {
+          this.injecting = false
+        }
+        return
+      }
       const body = new URLSearchParams({
         grant_type: 'refresh_token',
         refresh_token: refreshToken,
