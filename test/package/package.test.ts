@@ -163,8 +163,18 @@ describe('the published package', () => {
 
 /** What an app writes: every public entry point it needs, with the types it would annotate. */
 const CONSUMER = `
-import { createTokenClient, isAuthError } from 'freshtoken'
-import type { AuthErrorCode, TokenClient, TokenClientOptions, TokenResponse, TokenSet } from 'freshtoken'
+import { createTokenClient, isAuthError, LoginError } from 'freshtoken'
+import type {
+  AuthErrorCode,
+  BackendOptions,
+  IdTokenClaims,
+  LoginOptions,
+  LoginResult,
+  TokenClient,
+  TokenClientOptions,
+  TokenResponse,
+  TokenSet,
+} from 'freshtoken'
 import { createMockTokenServer } from 'freshtoken/testing'
 import type { MockTokenServer, MockTokenServerOptions } from 'freshtoken/testing'
 
@@ -179,8 +189,26 @@ const auth: TokenClient = createTokenClient(options)
 const issued: TokenResponse = mock.issueTokens()
 auth.setTokens(issued)
 
-// @ts-expect-error: clientId is required; proves the types are real, not \`any\`
-createTokenClient({ tokenEndpoint: mock.endpoints.token })
+// @ts-expect-error: scope is a string; proves the types are real, not \`any\`
+createTokenClient({ clientId: 'spa', tokenEndpoint: mock.endpoints.token, scope: 5 })
+
+const backend: BackendOptions = {
+  refresh: '/auth/refresh',
+  headers: { 'X-CSRF': '1' },
+  response: (body) => ({ access_token: String((body as { accessToken: unknown }).accessToken) }),
+}
+const viaBackend: TokenClient = createTokenClient({ backend, sessionEndingNotice: 30_000 })
+const loginOptions: LoginOptions = { scope: 'openid', prompt: 'none', state: { to: '/' } }
+export async function signIn(): Promise<string | undefined> {
+  const result: LoginResult | null = await viaBackend.handleRedirect()
+  const claims: IdTokenClaims | null = viaBackend.idTokenClaims
+  viaBackend.on('session-ending', ({ endsAt }: { endsAt: number }) => endsAt)
+  await viaBackend.login(loginOptions).catch((error: unknown) =>
+    error instanceof LoginError ? error.error : undefined,
+  )
+  await viaBackend.logout({ endSession: true, postLogoutRedirectUri: '/' })
+  return result?.tokens.refreshExpiresAt === undefined ? claims?.sub : undefined
+}
 
 export async function main(): Promise<AuthErrorCode | string | undefined> {
   const response: Response = await auth.fetch(\`\${mock.endpoints.api}/me\`, { method: 'GET' })
