@@ -31,10 +31,10 @@ import { isAuthError, type TokenClient, type TokenResponse, type TokenSet } from
 import { isOpen, type KnownBug } from './known-bugs.js'
 import type { Flight } from './network.js'
 import {
+  BACKEND_RENEWAL_LOCK,
   HELLO_WAIT,
   LOCK_WAIT,
   MESSAGE_DELAY_MAX,
-  BACKEND_RENEWAL_LOCK,
   RENEWAL_LOCK,
   recoveryWindow,
 } from './options.js'
@@ -736,7 +736,10 @@ export class Monitor {
         () => `#${flight.id} 401 no session for cookie ${this.label(refresh)}`,
       )
     } else if (response.status === 200 || response.status === 403) {
-      this.violation('model', `#${flight.id} backend refresh answered ${response.status} unexpectedly`)
+      this.violation(
+        'model',
+        `#${flight.id} backend refresh answered ${response.status} unexpectedly`,
+      )
     }
   }
 
@@ -851,7 +854,8 @@ export class Monitor {
     if (this.world.options.mode === 'backend') {
       // Invariant 5 in backend mode: a tab without a session asks the backend, so the call must
       // succeed whenever the backend had a live session and kept it.
-      if (this.backendEnds !== call.backendEnds) return 'the backend ended a session during the call'
+      if (this.backendEnds !== call.backendEnds)
+        return 'the backend ended a session during the call'
       // A logout() in progress ends the backend session: a call meanwhile meets its end.
       if (call.logouts !== this.logouts || this.loggingOut.size > 0) {
         return 'a logout() was in progress during the call'

@@ -198,7 +198,8 @@ export class Network {
               } else {
                 finished('done')
                 // The browser stores a cookie only from an answer a live fetch receives.
-                if (!flight.settled && response.type !== 'error') this.hooks.received(flight, response)
+                if (!flight.settled && response.type !== 'error')
+                  this.hooks.received(flight, response)
                 if (response.type === 'error') settle(undefined, new TypeError('Failed to fetch'))
                 else settle(response)
               }

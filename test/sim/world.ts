@@ -382,9 +382,7 @@ export class World {
     const value = match[1] ?? ''
     const maxAge = Number(match[2] ?? 0) * 1_000
     this.cookie =
-      value === '' || maxAge <= 0
-        ? undefined
-        : { value, expiresAt: this.scheduler.wall() + maxAge }
+      value === '' || maxAge <= 0 ? undefined : { value, expiresAt: this.scheduler.wall() + maxAge }
     this.monitor.cookieStored(flight, this.cookie?.value)
   }
 
