@@ -115,9 +115,20 @@ describe('sign-in by redirect', () => {
     history.replaceState(null, '', `${callback}#section`)
     await auth.handleRedirect()
     expect(window.location.href).toBe(`${CALLBACK}#section`)
-    history.replaceState(null, '', `${CALLBACK}?error=access_denied&state=forged&keep=1`)
+    history.replaceState(
+      null,
+      '',
+      `${CALLBACK}?error=access_denied&error_description=no&error_uri=x&session_state=s&state=forged&keep=1`,
+    )
     await loginError(create().handleRedirect())
     expect(window.location.href).toBe(`${CALLBACK}?keep=1`)
+  })
+
+  it('leaves the address bar alone when it completes another URL than the page', async () => {
+    const auth = create()
+    history.replaceState(null, '', `${APP_ORIGIN}/elsewhere?code=mine`)
+    await auth.handleRedirect(mock.authorize((await startLogin(auth)).href))
+    expect(window.location.href).toBe(`${APP_ORIGIN}/elsewhere?code=mine`)
   })
 
   it('answers null for a URL that is no authorization response for this client', async () => {
@@ -221,6 +232,71 @@ describe('sign-in by redirect', () => {
     expect(seen).not.toContain(code)
     expect(seen).not.toContain(state)
     expect(seen).not.toMatch(/verifier [A-Za-z0-9_-]{43}/)
+  })
+
+  it('refuses an ID token with another nonce, without starting the session', async () => {
+    const auth = create()
+    const callback = mock.authorize((await startLogin(auth)).href)
+    // The provider's answer, with the ID token of another sign-in (its nonce is not this one's).
+    const forged = (claims: Record<string, unknown>) =>
+      `e30.${btoa(JSON.stringify(claims)).replace(/=+$/, '')}.c2ln`
+    const now = Math.floor(Date.now() / 1000)
+    server.use(
+      http.post(`${ISSUER}/oauth/token`, () =>
+        HttpResponse.json(
+          {
+            access_token: 'at-forged',
+            token_type: 'Bearer',
+            expires_in: 60,
+            id_token: forged({
+              iss: ISSUER,
+              sub: 'u',
+              aud: CLIENT_ID,
+              exp: now + 60,
+              iat: now,
+              nonce: 'not-this-one',
+            }),
+          },
+          { headers: { 'Access-Control-Allow-Origin': APP_ORIGIN } },
+        ),
+      ),
+    )
+    const error = await loginError(auth.handleRedirect(callback))
+    expect(error.error).toBe('invalid_id_token')
+    expect(auth.tokens).toBeNull()
+  })
+
+  it('fails with token_endpoint_unavailable, not a LoginError, when the code cannot be redeemed now', async () => {
+    const auth = create()
+    const callback = mock.authorize((await startLogin(auth)).href)
+    server.use(
+      http.post(
+        `${ISSUER}/oauth/token`,
+        () =>
+          new HttpResponse('busy', {
+            status: 503,
+            headers: { 'Access-Control-Allow-Origin': APP_ORIGIN },
+          }),
+      ),
+    )
+    await expect(auth.handleRedirect(callback)).rejects.toMatchObject({
+      name: 'TokenEndpointUnavailableError',
+      code: 'token_endpoint_unavailable',
+    })
+  })
+
+  it('checks no iss when the client was given endpoints instead of an issuer', async () => {
+    const { issuer: _, ...withoutIssuer } = DEFAULTS
+    const auth = track(
+      createTokenClient({
+        ...withoutIssuer,
+        tokenEndpoint: `${ISSUER}/oauth/token`,
+        authorizationEndpoint: `${ISSUER}/oauth/authorize`,
+      }),
+    )
+    const callback = new URL(mock.authorize((await startLogin(auth)).href))
+    callback.searchParams.set('iss', 'https://some.other.example.com')
+    expect((await auth.handleRedirect(callback.href))?.tokens).toBeDefined()
   })
 
   it('keeps the working session when a sign-in fails', async () => {
@@ -333,6 +409,38 @@ describe('sign-in with a popup', () => {
     await vi.advanceTimersByTimeAsync(600_000)
     expect((await signingIn).error).toBe('popup_timeout')
     expect(popup.close).toHaveBeenCalled()
+  })
+
+  it.each([
+    [
+      'a cross-origin opener',
+      {
+        get location(): never {
+          throw new Error('cross-origin')
+        },
+      },
+    ],
+    ['an opener of another origin', { location: { origin: 'https://evil.example.com' } }],
+    ['no opener', null],
+  ])('hands nothing to %s: the response is refused as state_mismatch', async (_, opener) => {
+    const postMessage = vi.fn()
+    if (opener) Object.assign(opener, { postMessage })
+    vi.spyOn(window, 'opener', 'get').mockReturnValue(opener)
+    const close = vi.spyOn(window, 'close').mockImplementation(() => undefined)
+    const auth = create()
+    const response = `${CALLBACK}?code=c&state=s&iss=${encodeURIComponent(ISSUER)}`
+    expect((await loginError(auth.handleRedirect(response))).error).toBe('state_mismatch')
+    expect(postMessage).not.toHaveBeenCalled()
+    expect(close).not.toHaveBeenCalled()
+  })
+
+  it('hands nothing to itself (a window that is its own opener)', async () => {
+    vi.spyOn(window, 'opener', 'get').mockReturnValue(window)
+    const post = vi.spyOn(window, 'postMessage')
+    const auth = create()
+    const response = `${CALLBACK}?code=c&state=s&iss=${encodeURIComponent(ISSUER)}`
+    expect((await loginError(auth.handleRedirect(response))).error).toBe('state_mismatch')
+    expect(post).not.toHaveBeenCalled()
   })
 
   it('hands the response to a same-origin opener from inside the popup, and closes it', async () => {
