@@ -106,11 +106,17 @@ const BACKEND = {
  * that loses it (it reads 'same-origin'), so it is read where the SDK calls fetch.
  */
 const credentials = new Map<string, string | undefined>()
+/** Every URL the SDK fetched, as it gave it. */
+const fetched: string[] = []
 const recordingFetch = (input: RequestInfo | URL, init?: RequestInit) => {
-  credentials.set(new URL(String(input)).pathname, init?.credentials)
+  fetched.push(String(input))
+  credentials.set(new URL(String(input), APP).pathname, init?.credentials)
   return globalThis.fetch(input, init)
 }
-afterEach(() => credentials.clear())
+afterEach(() => {
+  credentials.clear()
+  fetched.length = 0
+})
 
 const { create } = useClients({ backend: BACKEND, fetch: recordingFetch }, { fakeTimers: T0 })
 
@@ -348,6 +354,64 @@ describe('a session backend', () => {
     await vi.advanceTimersByTimeAsync(120_000)
     expect(expired).toHaveLength(1)
     expect(ending).toHaveLength(1)
+  })
+
+  it('sends no body by GET even with request(), and asks for JSON', async () => {
+    backend.session = true
+    const seen: string[] = []
+    server.use(
+      http.get(`${APP}/auth/session`, async ({ request }) => {
+        seen.push(`${request.headers.get('accept')} ${await request.text()}`)
+        return HttpResponse.json({ access_token: 'get-2' })
+      }),
+    )
+    const auth = create({
+      clientId: 'get',
+      backend: { refresh: '/auth/session', method: 'GET', request: () => 'a body' },
+    })
+    expect(await auth.getAccessToken()).toBe('get-2')
+    expect(seen).toEqual(['application/json '])
+  })
+
+  it('redacts the access token a backend quotes back in its error', async () => {
+    backend.session = true
+    const auth = create()
+    const token = await auth.getAccessToken()
+    backend.next.push(() =>
+      HttpResponse.json(
+        { error: 'invalid_request', error_description: `bad token ${token}` },
+        { status: 400 },
+      ),
+    )
+    const error = (await auth.refresh().catch((caught: unknown) => caught)) as Error
+    expect(error).toMatchObject({ code: 'token_endpoint_error', error: 'invalid_request' })
+    expect(JSON.stringify(error)).not.toContain(token)
+  })
+
+  it('names the backend when its answer is no token response', async () => {
+    backend.session = true
+    backend.next.push(
+      () => new HttpResponse('<html/>', { headers: { 'Content-Type': 'text/html' } }),
+    )
+    const error = (await create()
+      .getAccessToken()
+      .catch((caught: unknown) => caught)) as Error
+    expect(error.message).toBe(
+      'session backend answered HTTP 200 with a body that is not a token response',
+    )
+  })
+
+  it('calls nothing at logout without a logout endpoint', async () => {
+    backend.session = true
+    const auth = create({
+      clientId: 'no-logout',
+      backend: { ...BACKEND, logout: undefined } as never,
+    })
+    await auth.getAccessToken()
+    fetched.length = 0
+    await auth.logout()
+    expect(fetched).toEqual([])
+    expect(backend.logouts).toEqual([])
   })
 
   it('needs no clientId, and resolves its URLs against the page', () => {
