@@ -24,6 +24,7 @@ export interface SessionEnd {
  * @param notice - the `sessionEndingNotice` option, ms
  * @param endOf - the hard end of a session's tokens, epoch ms, if known
  * @param maxChunk - the longest single timer (`MAX_CHUNK`), ms
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
  */
 export function watchSessionEnd(
   session: Session,

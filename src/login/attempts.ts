@@ -36,6 +36,8 @@ function tabStorage(): Pick<Storage, 'getItem' | 'setItem' | 'removeItem'> {
  * {@link ATTEMPT_LIFETIME}.
  *
  * @param clientId - keys the entry, so two clients on one origin keep apart
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-10.12
+ * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.1
  */
 export function createAttempts(clientId: string) {
   const key = `freshtoken:login:${clientId}`
