@@ -120,7 +120,7 @@ const loginError = (error: string) => ({
 })
 
 describe('signing in at oidc-provider', () => {
-  it('signs in by redirect: tokens and the app state at /callback, the response gone from the address bar', async () => {
+  it('signs in by redirect: tokens and the app state at /callback, the response gone from the address bar, a 401 replayed', async () => {
     const context = await newContext({ storage: 'session' })
     const tab = await app.openPage(context)
 
@@ -164,6 +164,20 @@ describe('signing in at oidc-provider', () => {
     expect(await tab.run((hooks) => hooks.session()?.accessToken)).toBe(outcome.tokens?.accessToken)
     expect(app.provider.counters().tokenRequests).toEqual({ authorization_code: 1 })
     expect(appProblems(tab)).toEqual([])
+
+    // The provider retires the access token while it still has time left (its RFC 7009
+    // revocation would revoke the whole grant): the next call meets a 401, renews once (a
+    // rotation) and is replayed with the new token.
+    expect(await app.provider.forgetAccessToken(outcome.tokens?.accessToken as string)).toBe(true)
+    expect(await tab.run((hooks) => hooks.userinfo())).toBe(200)
+    expect(await tab.run((hooks) => hooks.responses.api401s)).toBe(1)
+    expect(app.provider.counters().tokenRequests).toEqual({
+      authorization_code: 1,
+      refresh_token: 1,
+    })
+    expect(await tab.run((hooks) => hooks.session()?.accessToken)).not.toBe(
+      outcome.tokens?.accessToken,
+    )
   })
 
   it('signs in with a popup that closes itself; the opener redeems the code once', async () => {

@@ -136,6 +136,12 @@ export interface OidcProvider {
   readonly accessTokenTtl: number
   /** Changes the lifetime (seconds) of access tokens issued from now on. */
   setAccessTokenTtl(seconds: number): void
+  /**
+   * Deletes one access token at the provider, leaving its grant and refresh token alone (as a
+   * server that retires a token early does); its RFC 7009 revocation would revoke the whole grant.
+   * Resolves to whether the token existed.
+   */
+  forgetAccessToken(token: string): Promise<boolean>
   /** A copy of the counters as they are now. */
   counters(): OidcProviderCounters
   /** Sets every counter back to zero. */
@@ -187,6 +193,7 @@ interface ProviderInstance {
   callback(): (req: IncomingMessage, res: ServerResponse) => void
   use(middleware: (ctx: KoaContext, next: () => Promise<void>) => Promise<void>): void
   on(event: string, listener: (ctx: KoaContext, ...args: unknown[]) => void): void
+  readonly AccessToken: { find(value: string): Promise<{ destroy(): Promise<void> } | undefined> }
 }
 type ProviderConstructor = new (issuer: string, configuration: object) => ProviderInstance
 
@@ -383,6 +390,11 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
     },
     setAccessTokenTtl(seconds) {
       accessTokenTtl = seconds
+    },
+    async forgetAccessToken(token) {
+      const found = await provider.AccessToken.find(token)
+      await found?.destroy()
+      return found !== undefined
     },
     counters: () => structuredClone(counters),
     resetCounters() {
