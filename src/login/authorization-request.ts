@@ -1,5 +1,6 @@
 import { type Attempt, createAttempts } from './attempts.js'
 import type { LoginContext, LoginOptions } from './context.js'
+import { endpointUrl } from './endpoint-url.js'
 import { challengeOf, randomValue } from './pkce.js'
 
 /** The parameters freshtoken sets itself: `params` cannot change them. */
@@ -39,9 +40,6 @@ export async function authorizationRequest(
     if (OWN.includes(name)) throw new TypeError(`"params.${name}" is set by freshtoken`)
   }
   const { authorizationEndpoint } = await (await endpoint.conversation()).endpoints()
-  if (authorizationEndpoint === undefined) {
-    throw new TypeError('"authorizationEndpoint" must be given or discovered to sign in')
-  }
   const verifier = randomValue()
   const attempt: Attempt = {
     state: randomValue(),
@@ -51,8 +49,7 @@ export async function authorizationRequest(
     appState: login.state,
     createdAt: Date.now(),
   }
-  const url = new URL(authorizationEndpoint)
-  const query: Record<string, string | undefined> = {
+  const url = endpointUrl(authorizationEndpoint, ['authorizationEndpoint', 'to sign in'], {
     ...params,
     response_type: 'code',
     client_id: clientId,
@@ -64,10 +61,7 @@ export async function authorizationRequest(
     nonce: attempt.nonce,
     prompt,
     login_hint: loginHint,
-  }
-  for (const [name, value] of Object.entries(query)) {
-    if (value !== undefined) url.searchParams.set(name, value)
-  }
+  })
   if (keep) createAttempts(clientId).save(attempt)
-  return { url: url.href, attempt }
+  return { url, attempt }
 }

@@ -1,4 +1,5 @@
 import type { LoginContext } from './context.js'
+import { endpointUrl } from './endpoint-url.js'
 
 /**
  * Sends the browser to the provider's end-session endpoint (OpenID Connect RP-Initiated Logout
@@ -16,17 +17,10 @@ export async function endSession(
   postLogoutRedirectUri: string | undefined,
 ): Promise<void> {
   const { endSessionEndpoint } = await (await endpoint.conversation()).endpoints()
-  if (endSessionEndpoint === undefined) {
-    throw new TypeError('"endSessionEndpoint" must be given or discovered to end the session')
-  }
-  const url = new URL(endSessionEndpoint)
-  const query = {
+  const url = endpointUrl(endSessionEndpoint, ['endSessionEndpoint', 'to end the session'], {
     id_token_hint: idToken,
     client_id: options.clientId,
     post_logout_redirect_uri: postLogoutRedirectUri,
-  }
-  for (const [name, value] of Object.entries(query)) {
-    if (value !== undefined) url.searchParams.set(name, value)
-  }
-  globalThis.location.assign(url.href)
+  })
+  globalThis.location.assign(url)
 }
