@@ -1,7 +1,9 @@
 import { type HttpHandler, HttpResponse, http } from 'msw'
 import type { MockContext } from './context.js'
 import { preflightResponse, withCors } from './cors.js'
-import { checkVerdict } from './options.js'
+import { isThumbprint } from './dpop-proof.js'
+import { checkVerdict, type ResolvedMockOptions } from './options.js'
+import { readResourceParameters } from './resources.js'
 
 /**
  * What the user does at the mock authorization endpoint: `'approve'` issues a code; every other
@@ -76,7 +78,8 @@ type AuthorizationResponse =
   | { readonly error: string; readonly error_description: string }
 
 function repeatedParameters(query: URLSearchParams): string[] {
-  const names = [...query.keys()]
+  // RFC 8707 §2: resource is the one parameter that may be repeated.
+  const names = [...query.keys()].filter((name) => name !== 'resource')
   return [...new Set(names.filter((name, index) => names.indexOf(name) !== index))]
 }
 
@@ -114,8 +117,14 @@ function readRedirectableRequest(context: MockContext, url: URL | null): Redirec
   return { query, redirectUri, clientId }
 }
 
-/** The RFC 6749 §4.1.2.1 `invalid_request`-class errors, or `null` for a well-formed request. */
-function requestError(query: URLSearchParams): AuthorizationResponse | null {
+/**
+ * The RFC 6749 §4.1.2.1 `invalid_request`-class errors, RFC 8707 §2 `invalid_target` for a
+ * `resource` the server does not know, or `null` for a well-formed request.
+ */
+function requestError(
+  options: ResolvedMockOptions,
+  query: URLSearchParams,
+): AuthorizationResponse | null {
   const invalid = (description: string) => ({
     error: 'invalid_request',
     error_description: description,
@@ -148,6 +157,13 @@ function requestError(query: URLSearchParams): AuthorizationResponse | null {
   if (prompt.includes('none') && prompt.length > 1) {
     return invalid('"prompt" none must not be combined with other values')
   }
+  const resources = readResourceParameters(query.getAll('resource'), options.resources)
+  if (!resources.ok) return { error: resources.error, error_description: resources.description }
+  // RFC 9449 §10: dpop_jkt is the JWK SHA-256 thumbprint (RFC 7638) of the client's DPoP key.
+  const dpopJkt = query.get('dpop_jkt')
+  if (options.dpop !== null && dpopJkt !== null && !isThumbprint(dpopJkt)) {
+    return invalid('"dpop_jkt" must be a base64url SHA-256 JWK thumbprint')
+  }
   return null
 }
 
@@ -174,6 +190,9 @@ function decide(
     subject: query.get('login_hint') || context.options.subject,
     nonce: query.get('nonce'),
     authTime: Date.now(),
+    resources: [...new Set(query.getAll('resource'))],
+    // A server without DPoP support ignores dpop_jkt, as any unknown parameter.
+    dpopJkt: context.options.dpop === null ? null : query.get('dpop_jkt'),
   })
   return { code }
 }
@@ -210,6 +229,8 @@ export function authorizeRequest(
   recorder.counters.authorizations += 1
   const url = URL.canParse(href) ? new URL(href) : null
   const query = url?.searchParams ?? new URLSearchParams()
+  const resources = query.getAll('resource')
+  const dpopJkt = query.get('dpop_jkt')
   const log = (error: string | null, redirected: boolean) =>
     recorder.log.authorization.push({
       at: Date.now(),
@@ -222,6 +243,8 @@ export function authorizeRequest(
       nonce: query.has('nonce'),
       error,
       redirected,
+      ...(resources.length === 0 ? {} : { resources }),
+      ...(dpopJkt === null ? {} : { dpopJkt }),
     })
   let request: RedirectableRequest
   try {
@@ -230,7 +253,7 @@ export function authorizeRequest(
     log((error as MockAuthorizationError).code, false)
     throw error
   }
-  const response = requestError(query) ?? decide(context, request, verdict)
+  const response = requestError(context.options, query) ?? decide(context, request, verdict)
   log('error' in response ? response.error : null, true)
   return redirectTo(context, request, response)
 }

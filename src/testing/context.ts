@@ -2,6 +2,7 @@ import { delay } from 'msw'
 import type { CookieJar } from './cookie-jar.js'
 import type { CorsPolicy } from './cors.js'
 import type { MockRecorder } from './counters.js'
+import type { DPoPServer } from './dpop-server.js'
 import { type FaultQueue, faultResponse, type MockFault, type MockFaultTarget } from './faults.js'
 import type { ResolvedMockOptions } from './options.js'
 import type { TokenStore } from './token-store.js'
@@ -17,6 +18,8 @@ export interface MockContext {
   readonly jar: CookieJar
   /** The user's session at the authorization server, which `prompt=none` depends on. */
   readonly provider: { signedIn: boolean }
+  /** Nonces and seen `jti`s of DPoP (RFC 9449), `null` without the `dpop` option. */
+  readonly dpop: DPoPServer | null
 }
 
 /** What a handler answered, and with which fault. */

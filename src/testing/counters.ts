@@ -46,6 +46,25 @@ export interface MockTokenServerCounters {
   readonly backendRefresh: number
   /** Requests to the session backend's logout endpoint, faulted ones included. */
   readonly backendLogout: number
+  /**
+   * DPoP proofs that passed verification (RFC 9449 §4.3), at the token and revocation endpoints
+   * and the APIs. Counted only with the `dpop` option.
+   */
+  readonly dpopProofs: number
+  /**
+   * Requests refused `invalid_dpop_proof`: a proof that fails verification (replays included),
+   * several `DPoP` headers, or no proof at a token endpoint that requires one (RFC 9449 §5, §7.1).
+   */
+  readonly dpopInvalid: number
+  /** Proofs refused because their `jti` had been seen before (RFC 9449 §11.1); also in `dpopInvalid`. */
+  readonly dpopReplays: number
+  /** Requests answered `use_dpop_nonce`, at the token and revocation endpoints and the APIs (RFC 9449 §8, §9). */
+  readonly dpopNonceErrors: number
+  /**
+   * Token endpoint requests that named a `resource` (RFC 8707 §2), per resource as sent, those
+   * answered `invalid_target` included. Requests without one are not in it.
+   */
+  readonly tokenByResource: Readonly<Record<string, number>>
 }
 
 /** One token endpoint request, as logged by the mock. Carries no token value. */
@@ -68,6 +87,10 @@ export interface TokenRequestLogEntry {
   readonly error: string | null
   /** The injected fault that shaped the answer, `null` when none. */
   readonly fault: MockFault['type'] | null
+  /** The `resource` sent (RFC 8707 §2); absent when none was. */
+  readonly resource?: string
+  /** The key thumbprint of the request's valid DPoP proof (RFC 9449 §5); absent without one. */
+  readonly dpopJkt?: string
 }
 
 /** One revocation request, as logged by the mock (RFC 7009). Carries no token value. */
@@ -107,6 +130,8 @@ export interface ApiLogEntry {
   readonly family: string | null
   /** The injected fault that shaped the answer, `null` when none. */
   readonly fault: MockFault['type'] | null
+  /** The key thumbprint of the request's valid DPoP proof (RFC 9449 §7); absent without one. */
+  readonly dpopJkt?: string
 }
 
 /** One authorization request, as logged by the mock (RFC 6749 §4.1.1). Carries no `state` value. */
@@ -135,6 +160,10 @@ export interface AuthorizationLogEntry {
   readonly error: string | null
   /** Whether the browser was sent back to the redirect URI (false: an error page). */
   readonly redirected: boolean
+  /** The `resource` parameters sent (RFC 8707 §2); absent when none were. */
+  readonly resources?: readonly string[]
+  /** The `dpop_jkt` sent (RFC 9449 §10); absent when none was. */
+  readonly dpopJkt?: string
 }
 
 /** One code exchange at the token endpoint (RFC 6749 §4.1.3). Carries no code or verifier. */
@@ -216,9 +245,13 @@ export interface MockTokenServerLog {
   readonly backend: readonly BackendLogEntry[]
 }
 
+type NumericCounters = Omit<MockTokenServerCounters, 'tokenByResource'>
+
 /** Writable counters and logs, shared by the mock's handlers. Not part of the public surface. */
 export interface MockRecorder {
-  readonly counters: { -readonly [K in keyof MockTokenServerCounters]: number }
+  readonly counters: { -readonly [K in keyof NumericCounters]: number } & {
+    readonly tokenByResource: Record<string, number>
+  }
   readonly log: {
     readonly token: TokenRequestLogEntry[]
     readonly revocation: RevocationLogEntry[]
@@ -231,7 +264,7 @@ export interface MockRecorder {
   reset(): void
 }
 
-function zeroCounters(): { -readonly [K in keyof MockTokenServerCounters]: number } {
+function zeroCounters(): { -readonly [K in keyof NumericCounters]: number } {
   return {
     token: 0,
     tokenSuccess: 0,
@@ -250,6 +283,10 @@ function zeroCounters(): { -readonly [K in keyof MockTokenServerCounters]: numbe
     backendLogin: 0,
     backendRefresh: 0,
     backendLogout: 0,
+    dpopProofs: 0,
+    dpopInvalid: 0,
+    dpopReplays: 0,
+    dpopNonceErrors: 0,
   }
 }
 
@@ -259,7 +296,7 @@ function zeroCounters(): { -readonly [K in keyof MockTokenServerCounters]: numbe
  * @returns the recorder
  */
 export function createRecorder(): MockRecorder {
-  const counters = zeroCounters()
+  const counters = { ...zeroCounters(), tokenByResource: {} as Record<string, number> }
   const log: MockRecorder['log'] = {
     token: [],
     revocation: [],
@@ -274,6 +311,9 @@ export function createRecorder(): MockRecorder {
     log,
     reset() {
       Object.assign(counters, zeroCounters())
+      for (const resource of Object.keys(counters.tokenByResource)) {
+        delete counters.tokenByResource[resource]
+      }
       for (const entries of Object.values(log)) entries.length = 0
     },
   }

@@ -8,7 +8,8 @@ import { scopeTokens } from './token-store.js'
  * The authorization server metadata the mock publishes, before the `metadata` option is merged
  * over it. `issuer` is the configured issuer verbatim, as RFC 8414 §3.3 requires. Both documents
  * list the authorization and end-session endpoints, PKCE `S256` and, with `issParameter`,
- * `authorization_response_iss_parameter_supported` (RFC 9207 §3).
+ * `authorization_response_iss_parameter_supported` (RFC 9207 §3), and with `dpop`,
+ * `dpop_signing_alg_values_supported` (RFC 9449 §5.1).
  *
  * @param options - resolved mock options
  * @param openid - include the members OpenID Connect Discovery 1.0 §3 makes REQUIRED
@@ -36,6 +37,8 @@ export function authorizationServerMetadata(
     // RFC 9207 §3: omitted means false, as from a server that predates RFC 9207.
     ...(options.issParameter ? { authorization_response_iss_parameter_supported: true } : {}),
     scopes_supported: scopeTokens(options.scope),
+    // RFC 9449 §5.1: the algorithms the server accepts in DPoP proofs; absent without DPoP.
+    ...(options.dpop === null ? {} : { dpop_signing_alg_values_supported: ['ES256'] }),
     ...(openid
       ? {
           jwks_uri: `${base}/.well-known/jwks.json`,

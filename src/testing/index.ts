@@ -33,7 +33,13 @@ export type {
 } from './faults.js'
 export type { IssueTokensOptions, MockTokenServer } from './mock-token-server.js'
 export { createMockTokenServer } from './mock-token-server.js'
-export type { MockDiscoveryMode, MockEndpoints, MockTokenServerOptions } from './options.js'
+export type {
+  MockApiOptions,
+  MockDiscoveryMode,
+  MockDPoPOptions,
+  MockEndpoints,
+  MockTokenServerOptions,
+} from './options.js'
 export type { OAuthErrorCode } from './responses.js'
 export type { MockStateStorage } from './state-storage.js'
 export type { MockTokenIntrospection, MockTokenState } from './token-store.js'

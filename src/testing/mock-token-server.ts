@@ -19,6 +19,8 @@ import {
   type MockTokenServerLog,
 } from './counters.js'
 import { discoveryHandlers } from './discovery.js'
+import { isThumbprint } from './dpop-proof.js'
+import { createDPoPServer } from './dpop-server.js'
 import { endSessionHandler } from './end-session.js'
 import { createFaultQueue, type MockFault } from './faults.js'
 import { apiHandler } from './mock-api.js'
@@ -38,6 +40,20 @@ export interface IssueTokensOptions {
    * @default the server's `subject` option
    */
   readonly subject?: string
+  /**
+   * Bind the session to a DPoP key, as a code exchange with a proof of it would (RFC 9449 §5):
+   * its JWK SHA-256 thumbprint (RFC 7638). The response has `token_type: "DPoP"`, the access token
+   * is accepted only with proofs of that key, and refreshes need one. Needs the `dpop` option.
+   * @default null (bearer tokens)
+   */
+  readonly jkt?: string | null
+  /**
+   * The resource indicators later refreshes of the session may ask for, as if the authorization
+   * request had named them (RFC 8707 §2); each must be one of the server's `resources`. The first
+   * access token is a default one.
+   * @default null (any of the server's `resources`)
+   */
+  readonly resources?: readonly string[] | null
 }
 
 /**
@@ -160,9 +176,28 @@ export interface MockTokenServer {
    */
   introspect(token: string): MockTokenIntrospection
   /**
+   * Replaces the DPoP nonce (RFC 9449 §8, §9) of the party serving `url` with a fresh one, or
+   * every nonce when `url` is omitted: the next proof carrying the old nonce is answered
+   * `use_dpop_nonce`, with the new nonce in `DPoP-Nonce`. The authorization server has one nonce
+   * for its token and revocation endpoints; each API has its own.
+   *
+   * @param url - the token or revocation endpoint, or any URL of an API
+   * @throws {TypeError} without the `dpop` option, or when `url` is none of those
+   * @see https://www.rfc-editor.org/rfc/rfc9449#section-8.2
+   * @example
+   * ```ts
+   * const mock = createMockTokenServer({ dpop: { nonce: true } })
+   * // ...the app refreshes once with the nonce it was given, then:
+   * mock.rotateDPoPNonce(mock.endpoints.token)
+   * // its next refresh is answered use_dpop_nonce, and it must retry with the new nonce
+   * ```
+   */
+  rotateDPoPNonce(url?: string): void
+  /**
    * Forgets every token, code and family and the cookie jar, restores the user's session at the
-   * server to `providerSession`, drops faults, zeroes counters and empties logs. With a
-   * `stateStorage`, the shared state is forgotten for every mock using it.
+   * server to `providerSession`, drops faults, zeroes counters, empties logs, and forgets DPoP
+   * nonces and the proofs seen. With a `stateStorage`, the shared state is forgotten for every mock
+   * using it.
    */
   reset(): void
 }
@@ -172,9 +207,11 @@ export interface MockTokenServer {
  * the authorization code flow and PKCE (RFC 6749 §4.1, RFC 7636, RFC 9207, OpenID Connect ID
  * tokens), the refresh grant (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2),
  * revocation (RFC 7009), RP-Initiated Logout, discovery (RFC 8414, OpenID Connect Discovery), a
- * bearer-protected API (RFC 6750) and CORS on every endpoint, plus injectable faults; and with
- * `backend`, an app's own cookie-session backend. Uses only Web APIs and msw, so it runs under
- * `msw/node` and in a browser behind `msw/browser`.
+ * bearer-protected API (RFC 6750) and CORS on every endpoint, plus injectable faults; with `dpop`,
+ * DPoP-bound tokens and proof checks (RFC 9449); with `resources`, resource indicators and APIs
+ * that accept only their own audience (RFC 8707); and with `backend`, an app's own cookie-session
+ * backend. Uses only Web APIs and msw, so it runs under `msw/node` and in a browser behind
+ * `msw/browser`.
  *
  * @param options - server behaviour; every field has a default
  * @returns the handlers and the controls
@@ -198,6 +235,8 @@ export interface MockTokenServer {
  * @see https://www.rfc-editor.org/rfc/rfc7009
  * @see https://www.rfc-editor.org/rfc/rfc8414#section-3
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
+ * @see https://www.rfc-editor.org/rfc/rfc9449
+ * @see https://www.rfc-editor.org/rfc/rfc8707
  */
 export function createMockTokenServer(options: MockTokenServerOptions = {}): MockTokenServer {
   const resolved = resolveMockOptions(options)
@@ -213,6 +252,10 @@ export function createMockTokenServer(options: MockTokenServerOptions = {}): Moc
     recorder,
     jar,
     provider: { signedIn: resolved.providerSession },
+    dpop:
+      resolved.dpop === null
+        ? null
+        : createDPoPServer({ ...resolved, dpop: resolved.dpop }, recorder),
   }
   const checkIssue = (issue: IssueTokensOptions) => {
     if (
@@ -220,6 +263,16 @@ export function createMockTokenServer(options: MockTokenServerOptions = {}): Moc
       (typeof issue.scope !== 'string' || issue.scope.trim() === '')
     ) {
       throw new TypeError('"scope" must be a non-empty string')
+    }
+    const { jkt = null, resources = null } = issue
+    if (jkt !== null && (resolved.dpop === null || !isThumbprint(jkt))) {
+      throw new TypeError('"jkt" must be a JWK SHA-256 thumbprint, with the "dpop" option on')
+    }
+    if (
+      resources !== null &&
+      (!Array.isArray(resources) || resources.some((r) => !resolved.resources.includes(r)))
+    ) {
+      throw new TypeError('"resources" must list resources of the server\'s "resources" option')
     }
     return issue
   }
@@ -230,7 +283,7 @@ export function createMockTokenServer(options: MockTokenServerOptions = {}): Moc
       authorizationEndpointHandler(context),
       endSessionHandler(context),
       ...discoveryHandlers(context),
-      apiHandler(context),
+      ...resolved.apis.map((api) => apiHandler(context, api)),
       ...backendHandlers(context),
     ],
     endpoints: resolved.endpoints,
@@ -266,8 +319,13 @@ export function createMockTokenServer(options: MockTokenServerOptions = {}): Moc
     introspect(token) {
       return store.introspect(token)
     },
+    rotateDPoPNonce(url) {
+      if (context.dpop === null) throw new TypeError('"dpop" is off: there is no nonce to rotate')
+      context.dpop.rotate(url)
+    },
     reset() {
       store.reset()
+      context.dpop?.reset()
       jar.clear()
       context.provider.signedIn = resolved.providerSession
       faults.clear()

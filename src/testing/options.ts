@@ -5,6 +5,7 @@ import {
   type ResolvedBackendOptions,
   resolveBackendOptions,
 } from './cookie-backend.js'
+import { isResourceIndicator } from './resources.js'
 import type { MockStateStorage } from './state-storage.js'
 
 /**
@@ -18,6 +19,60 @@ import type { MockStateStorage } from './state-storage.js'
  * @see https://www.rfc-editor.org/rfc/rfc8414#section-3
  */
 export type MockDiscoveryMode = 'both' | 'oauth' | 'openid' | 'none'
+
+/**
+ * How the mock treats DPoP (RFC 9449), when its `dpop` option turns it on. A token request with a
+ * valid proof gets `token_type: "DPoP"` and tokens bound to the proof's key; one without a proof
+ * gets bearer tokens unless `required`. An invalid proof is answered `400 invalid_dpop_proof`
+ * (§5); the APIs answer `401` with a `WWW-Authenticate: DPoP` challenge (§7.1).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-5
+ */
+export interface MockDPoPOptions {
+  /**
+   * Refuse token requests (code exchanges and refreshes) that carry no `DPoP` proof, with `400
+   * invalid_dpop_proof` (a missing proof is treated as an invalid one; some servers say
+   * `invalid_request`). Revocation requests never need one.
+   * @default false
+   */
+  readonly required?: boolean
+  /**
+   * Demand the authorization server's nonce in proofs sent to the token and revocation endpoints
+   * (RFC 9449 §8): a proof without the current nonce is answered `400 use_dpop_nonce` with a
+   * `DPoP-Nonce` header, and every answer of those endpoints carries the current nonce. See
+   * {@link MockTokenServer.rotateDPoPNonce}.
+   * @default false
+   */
+  readonly nonce?: boolean
+  /**
+   * Demand a nonce in proofs sent to the APIs (RFC 9449 §9), each API its own: a proof without it
+   * is answered `401` with `WWW-Authenticate: DPoP error="use_dpop_nonce"` and a `DPoP-Nonce`
+   * header, and every API answer carries the API's current nonce.
+   * @default false
+   */
+  readonly apiNonce?: boolean
+  /**
+   * How far a proof's `iat` may be from the server's clock (`Date.now()` plus `clockSkew`), either
+   * way, in milliseconds (RFC 9449 §4.3 item 11, §11.1).
+   * @default 60_000
+   */
+  readonly iatWindow?: number
+}
+
+/**
+ * A further protected resource served by the mock, besides the one at `apiOrigin`, with the same
+ * routes (see {@link MockTokenServer.endpoints}).
+ */
+export interface MockApiOptions {
+  /** Origin (or base URL) of the API: an `https` (or `http`) URL without query or fragment. */
+  readonly origin: string
+  /**
+   * The resource indicator (RFC 8707) whose access tokens the API accepts; it must be one of the
+   * server's `resources`. `null`: the API accepts only tokens issued without a `resource`.
+   * @default null
+   */
+  readonly resource?: string | null
+}
 
 /**
  * Options of {@link createMockTokenServer}. Every field is optional; the defaults describe a public
@@ -104,8 +159,9 @@ export interface MockTokenServerOptions {
   readonly omitExpiresIn?: boolean
   /**
    * How far the server's clock runs ahead of `Date.now()`, in milliseconds (negative: behind).
-   * Only visible in JWT `iat`/`exp` claims; expiry itself is enforced on the same clock, so skew
-   * never changes whether a token is valid.
+   * Visible in JWT `iat`/`exp` claims; expiry itself is enforced on the same clock, so skew
+   * never changes whether a token is valid. With `dpop`, a proof's `iat` is checked against the
+   * skewed clock, as a server whose clock differs from the client's would (RFC 9449 §11.1).
    * @default 0
    */
   readonly clockSkew?: number
@@ -115,6 +171,37 @@ export interface MockTokenServerOptions {
    * @default 'https://api.example.com'
    */
   readonly apiOrigin?: string
+  /**
+   * The resource indicator (RFC 8707) whose access tokens the API at `apiOrigin` accepts; it must
+   * be one of `resources`. `null`: the API accepts only tokens issued without a `resource`
+   * parameter, and answers any other `401 invalid_token` (the token's audience is another API).
+   * @default null
+   */
+  readonly apiResource?: string | null
+  /**
+   * Further APIs served by the mock, each on its own origin and each accepting the tokens of one
+   * resource (or the default tokens).
+   * @default []
+   */
+  readonly apis?: readonly MockApiOptions[]
+  /**
+   * The resource indicators (RFC 8707 §2) the server issues access tokens for: absolute URIs
+   * without fragment, compared character for character (`https://api.example.com/` and
+   * `https://api.example.com` are two resources). A token request with `resource=R` gets an access
+   * token whose audience is R (the JWT's `aud`, and {@link MockTokenIntrospection.resource}); an
+   * unknown R is answered `400 invalid_target`. An authorization request may name several; a
+   * later token request may then ask only for one of those (any known one when it named none). A
+   * token request without `resource` gets the default token, for the API at `apiOrigin`.
+   * @default []
+   */
+  readonly resources?: readonly string[]
+  /**
+   * Support DPoP (RFC 9449) on the token, revocation and API endpoints: `true` for the defaults of
+   * {@link MockDPoPOptions}. Without it, `DPoP` headers and `dpop_jkt` are ignored and every token
+   * is a bearer token, as at a server that does not support DPoP (§5).
+   * @default false
+   */
+  readonly dpop?: boolean | MockDPoPOptions
   /**
    * Origins allowed by CORS on every endpoint. `'*'` allows any origin.
    * @default [appOrigin]
@@ -246,6 +333,11 @@ export interface ResolvedMockOptions {
   readonly omitExpiresIn: boolean
   readonly clockSkew: number
   readonly apiBase: string
+  /** Every API, the one at `apiOrigin` first. */
+  readonly apis: readonly ResolvedApi[]
+  readonly resources: readonly string[]
+  /** `null` without DPoP support. */
+  readonly dpop: ResolvedDPoPOptions | null
   readonly allowedOrigins: readonly string[]
   readonly exposeHeaders: readonly string[]
   readonly insufficientScopeStatus: 401 | 403
@@ -264,6 +356,22 @@ export interface ResolvedMockOptions {
   readonly sessionLifetime: number | null
   readonly backend: ResolvedBackendOptions | null
   readonly endpoints: MockEndpoints
+}
+
+/** {@link MockDPoPOptions} with every default applied. */
+export interface ResolvedDPoPOptions {
+  readonly required: boolean
+  readonly nonce: boolean
+  readonly apiNonce: boolean
+  readonly iatWindow: number
+}
+
+/** One API the mock serves. */
+export interface ResolvedApi {
+  /** Base URL without a trailing `/`. */
+  readonly base: string
+  /** The resource whose tokens it accepts, `null` for the default tokens. */
+  readonly resource: string | null
 }
 
 /**
@@ -292,6 +400,8 @@ export interface MockEndpoints {
   readonly openidConfiguration: string
   /** Base URL of the protected resource (`apiOrigin` without a trailing `/`). */
   readonly api: string
+  /** Base URLs of every API (`api` first, then the `apis` option's), without a trailing `/`. */
+  readonly apis: readonly string[]
   /** The session backend's endpoints on `appOrigin`, `null` without the `backend` option. */
   readonly backend: MockBackendEndpoints | null
 }
@@ -346,6 +456,50 @@ const VERDICTS: readonly AuthorizeVerdict[] = [
   'consent_required',
   'interaction_required',
 ]
+
+function checkResources(value: readonly string[]): string[] {
+  if (!Array.isArray(value) || !value.every(isResourceIndicator)) {
+    fail('resources', 'must be an array of absolute URIs without a fragment')
+  }
+  return [...new Set(value)]
+}
+
+function checkResource(option: string, value: string | null, known: readonly string[]) {
+  if (value !== null && !known.includes(value)) fail(option, 'must be one of "resources" or null')
+  return value
+}
+
+function resolveDPoP(value: boolean | MockDPoPOptions | undefined): ResolvedDPoPOptions | null {
+  if (value === undefined || value === false) return null
+  if (value !== true && (typeof value !== 'object' || value === null)) {
+    fail('dpop', 'must be a boolean or an object')
+  }
+  const options: MockDPoPOptions = value === true ? {} : value
+  return {
+    required: options.required ?? false,
+    nonce: options.nonce ?? false,
+    apiNonce: options.apiNonce ?? false,
+    iatWindow: checkDuration('dpop.iatWindow', options.iatWindow ?? 60_000),
+  }
+}
+
+function resolveApis(
+  main: string,
+  options: MockTokenServerOptions,
+  resources: readonly string[],
+): ResolvedApi[] {
+  const apis: ResolvedApi[] = [
+    { base: main, resource: checkResource('apiResource', options.apiResource ?? null, resources) },
+  ]
+  const extra = options.apis ?? []
+  if (!Array.isArray(extra)) fail('apis', 'must be an array')
+  for (const api of extra) {
+    const base = stripSlash(checkURL('apis[].origin', api?.origin).href)
+    if (apis.some((other) => other.base === base)) fail('apis[].origin', 'must be unique')
+    apis.push({ base, resource: checkResource('apis[].resource', api.resource ?? null, resources) })
+  }
+  return apis
+}
 
 /**
  * Checks an authorization verdict.
@@ -412,6 +566,8 @@ export function resolveMockOptions(options: MockTokenServerOptions = {}): Resolv
   const base = stripSlash(issuer)
   const issuerPath = stripSlash(issuerURL.pathname)
   const api = stripSlash(apiURL.href)
+  const resources = checkResources(options.resources ?? [])
+  const apis = resolveApis(api, options, resources)
 
   return {
     issuer,
@@ -434,6 +590,9 @@ export function resolveMockOptions(options: MockTokenServerOptions = {}): Resolv
     omitExpiresIn: options.omitExpiresIn ?? false,
     clockSkew,
     apiBase: api,
+    apis,
+    resources,
+    dpop: resolveDPoP(options.dpop),
     allowedOrigins: [...allowedOrigins],
     exposeHeaders: [...exposeHeaders],
     insufficientScopeStatus,
@@ -468,6 +627,7 @@ export function resolveMockOptions(options: MockTokenServerOptions = {}): Resolv
       oauthMetadata: `${issuerURL.origin}/.well-known/oauth-authorization-server${issuerPath}`,
       openidConfiguration: `${base}/.well-known/openid-configuration`,
       api,
+      apis: apis.map((entry) => entry.base),
       backend: backend?.endpoints ?? null,
     },
   }

@@ -2,9 +2,12 @@ import { HttpResponse, type JsonBodyType } from 'msw'
 
 /**
  * The OAuth 2.0 error codes of RFC 6749 §5.2, plus the two §4.1.2.1 codes servers also send from
- * the token endpoint when they are overloaded or failing.
+ * the token endpoint when they are overloaded or failing, RFC 8707's `invalid_target` and RFC
+ * 9449's `invalid_dpop_proof` and `use_dpop_nonce`.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
+ * @see https://www.rfc-editor.org/rfc/rfc8707#section-2
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-5
  */
 export type OAuthErrorCode =
   | 'invalid_request'
@@ -15,6 +18,9 @@ export type OAuthErrorCode =
   | 'invalid_scope'
   | 'server_error'
   | 'temporarily_unavailable'
+  | 'invalid_target'
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce'
 
 const REASON_PHRASES: Readonly<Record<number, string>> = {
   200: 'OK',

@@ -34,6 +34,8 @@ interface FamilyJSON {
   readonly subject: string
   readonly scope: string
   readonly expiresAt: number | null
+  readonly jkt: string | null
+  readonly resources: readonly string[] | null
   readonly revoked: boolean
 }
 
@@ -52,6 +54,8 @@ interface RefreshJSON {
 interface AccessJSON {
   readonly family: string
   readonly scope: string
+  readonly jkt: string | null
+  readonly resource: string | null
   readonly expiresAt: number
   readonly revoked: boolean
 }
@@ -114,8 +118,11 @@ export function restoreTables(storage: MockStateStorage, key: string, tables: To
   if (state === null) return
   const families = new Map<string, Family>()
   for (const family of state.families) {
-    if (isRecord(family) && typeof family.label === 'string')
-      families.set(family.label, family as unknown as Family)
+    if (isRecord(family) && typeof family.label === 'string') {
+      // DPoP and resource members came later within version 2: absent means unbound, any resource.
+      const { jkt = null, resources = null } = family as Partial<FamilyJSON>
+      families.set(family.label, { ...(family as unknown as Family), jkt, resources })
+    }
   }
   for (const entry of state.refreshTokens) {
     const family = isEntry(entry) ? families.get(entry[1].family as string) : undefined
@@ -127,14 +134,16 @@ export function restoreTables(storage: MockStateStorage, key: string, tables: To
     const family = isEntry(entry) ? families.get(entry[1].family as string) : undefined
     if (family === undefined) continue
     const [token, record] = entry as readonly [string, AccessJSON]
-    tables.accessTokens.set(token, { ...record, family } satisfies AccessRecord)
+    const { jkt = null, resource = null } = record as Partial<AccessJSON>
+    tables.accessTokens.set(token, { ...record, jkt, resource, family } satisfies AccessRecord)
   }
   for (const entry of state.codes) {
     if (!isEntry(entry)) continue
     const [code, record] = entry as readonly [string, CodeJSON]
     const family = record.family === null ? null : families.get(record.family)
     if (family === undefined) continue
-    tables.codes.set(code, { ...record, family } satisfies CodeRecord)
+    const { resources = [], dpopJkt = null } = record as Partial<CodeJSON>
+    tables.codes.set(code, { ...record, resources, dpopJkt, family } satisfies CodeRecord)
   }
   tables.familyCount = state.familyCount
 }
@@ -154,14 +163,18 @@ export function saveTables(storage: MockStateStorage, key: string, tables: Token
   const state: StateJSON = {
     version: VERSION,
     familyCount: tables.familyCount,
-    families: [...families].map(({ label, clientId, subject, scope, expiresAt, revoked }) => ({
-      label,
-      clientId,
-      subject,
-      scope,
-      expiresAt,
-      revoked,
-    })),
+    families: [...families].map(
+      ({ label, clientId, subject, scope, expiresAt, jkt, resources, revoked }) => ({
+        label,
+        clientId,
+        subject,
+        scope,
+        expiresAt,
+        jkt,
+        resources,
+        revoked,
+      }),
+    ),
     refreshTokens: [...tables.refreshTokens].map(([token, record]) => [
       token,
       {
@@ -176,6 +189,8 @@ export function saveTables(storage: MockStateStorage, key: string, tables: Token
       {
         family: record.family.label,
         scope: record.scope,
+        jkt: record.jkt,
+        resource: record.resource,
         expiresAt: record.expiresAt,
         revoked: record.revoked,
       },

@@ -2,6 +2,7 @@ import { type HttpHandler, HttpResponse, http } from 'msw'
 import { exchangeCode } from './code-exchange.js'
 import { answerWithFaults, type MockContext } from './context.js'
 import { preflightResponse, withCors } from './cors.js'
+import { readResourceParameters } from './resources.js'
 import { noStoreJSON, oauthErrorResponse } from './responses.js'
 
 interface ServerAnswer {
@@ -52,7 +53,9 @@ function checkClientRequest(
   }
   const seen = new Set<string>()
   for (const name of form.keys()) {
-    if (seen.has(name)) return reject(deny('invalid_request', `"${name}" must not be repeated`))
+    // RFC 8707 §2: resource may be repeated; the token endpoint decides what it makes of that.
+    if (seen.has(name) && name !== 'resource')
+      return reject(deny('invalid_request', `"${name}" must not be repeated`))
     seen.add(name)
   }
   const clientId = form.get('client_id')
@@ -67,6 +70,54 @@ interface TokenAnswer extends ServerAnswer {
   readonly reuseDetected: boolean
   /** The session issued from an authorization code, or the one revoked for its reuse. */
   readonly codeFamily: string | null
+  /** Thumbprint of the request's valid DPoP proof, `null` without one. */
+  readonly jkt?: string | null
+}
+
+type ProofVerdict =
+  | { readonly ok: true; readonly jkt: string | null }
+  | { readonly ok: false; readonly answer: ServerAnswer }
+
+/**
+ * The DPoP proof of a token or revocation request (RFC 9449 §5): `jkt: null` when the mock does
+ * not support DPoP (the header is ignored, §5) or the request has none; a 400 `invalid_dpop_proof`
+ * or `use_dpop_nonce` (§8) answer for a proof that fails, or for none where one is `required`.
+ */
+async function checkTokenProof(
+  context: MockContext,
+  request: Request,
+  required: boolean,
+): Promise<ProofVerdict> {
+  const { dpop } = context
+  if (dpop === null) return { ok: true, jkt: null }
+  const check = await dpop.check(request, 'authorization-server', null)
+  if (check.kind === 'valid') return { ok: true, jkt: check.jkt }
+  if (check.kind === 'refused') {
+    return { ok: false, answer: deny(check.error, check.description) }
+  }
+  if (required && context.options.dpop?.required) {
+    context.recorder.counters.dpopInvalid += 1
+    return { ok: false, answer: deny('invalid_dpop_proof', 'A DPoP proof is required') }
+  }
+  return { ok: true, jkt: null }
+}
+
+/** The one `resource` of a token request (RFC 8707 §2), `null` for none, or the error to answer. */
+function readTokenResource(
+  context: MockContext,
+  form: URLSearchParams,
+):
+  | { readonly ok: true; readonly resource: string | null }
+  | { readonly ok: false; readonly answer: ServerAnswer } {
+  const request = readResourceParameters(form.getAll('resource'), context.options.resources)
+  if (!request.ok) return { ok: false, answer: deny(request.error, request.description) }
+  const [resource = null, ...others] = request.resources
+  // RFC 8707 §2.2 lets a server refuse a combination of resources it cannot issue one token for.
+  if (others.length > 0) {
+    const description = 'The server issues an access token for one resource at a time'
+    return { ok: false, answer: deny('invalid_target', description) }
+  }
+  return { ok: true, resource }
 }
 
 async function processTokenRequest(
@@ -83,36 +134,55 @@ async function processTokenRequest(
   if (grantType === null || grantType === '') {
     return failure(deny('invalid_request', '"grant_type" is required'))
   }
-  if (grantType === 'authorization_code') {
-    const outcome = await exchangeCode(context, form)
-    if (!outcome.ok) {
-      const answer = deny(outcome.error, outcome.description)
-      return { ...answer, reuseDetected: outcome.reuseDetected, codeFamily: outcome.family }
-    }
-    const response = noStoreJSON(outcome.body)
-    return { response, error: null, reuseDetected: false, codeFamily: outcome.family }
-  }
-  if (grantType !== 'refresh_token') {
+  if (grantType !== 'authorization_code' && grantType !== 'refresh_token') {
     return failure(deny('unsupported_grant_type', `"${grantType}" is not supported`))
   }
+  const proof = await checkTokenProof(context, request, true)
+  if (!proof.ok) return failure(proof.answer)
+  const { jkt } = proof
+  const target = readTokenResource(context, form)
+  if (!target.ok) return { ...failure(target.answer), jkt }
+  const { resource } = target
+  if (grantType === 'authorization_code') {
+    const outcome = await exchangeCode(context, form, { jkt, resource })
+    if (!outcome.ok) {
+      const answer = deny(outcome.error, outcome.description)
+      return { ...answer, reuseDetected: outcome.reuseDetected, codeFamily: outcome.family, jkt }
+    }
+    const response = noStoreJSON(outcome.body)
+    return { response, error: null, reuseDetected: false, codeFamily: outcome.family, jkt }
+  }
   if (refreshToken === null || refreshToken === '') {
-    return failure(deny('invalid_request', '"refresh_token" is required'))
+    return { ...failure(deny('invalid_request', '"refresh_token" is required')), jkt }
   }
   const outcome = context.store.refresh({
     refreshToken,
     clientId: context.options.clientId,
     scope: form.get('scope'),
+    jkt,
+    resource,
   })
   if (!outcome.ok) {
     const answer = deny(outcome.error, outcome.description)
-    return { ...answer, reuseDetected: outcome.reuseDetected, codeFamily: null }
+    return { ...answer, reuseDetected: outcome.reuseDetected, codeFamily: null, jkt }
   }
   return {
     response: noStoreJSON(outcome.body),
     error: null,
     reuseDetected: false,
     codeFamily: null,
+    jkt,
   }
+}
+
+/**
+ * Sets the authorization server's current DPoP nonce on an answer the server itself gave (not a
+ * fault's), when it demands nonces: RFC 9449 §8.2 lets a server provide a fresh one on any answer.
+ */
+function withServerNonce(context: MockContext, response: Response, served: boolean): Response {
+  const nonce = served ? context.dpop?.nonce('authorization-server') : null
+  if (nonce != null && response.type !== 'error') response.headers.set('DPoP-Nonce', nonce)
+  return response
 }
 
 /**
@@ -140,6 +210,11 @@ export function tokenEndpointHandler(context: MockContext): HttpHandler {
     const family = presented ? store.introspect(presented).family : null
     const grantType = form?.get('grant_type') ?? null
     if (grantType === 'authorization_code') recorder.counters.codeExchanges += 1
+    const resources = form?.getAll('resource') ?? []
+    for (const resource of resources) {
+      recorder.counters.tokenByResource[resource] =
+        (recorder.counters.tokenByResource[resource] ?? 0) + 1
+    }
     const answer = await answerWithFaults(context, 'token', () =>
       processTokenRequest(context, request, form),
     )
@@ -163,6 +238,8 @@ export function tokenEndpointHandler(context: MockContext): HttpHandler {
       status: answer.response.status,
       error,
       fault: answer.fault,
+      ...(resources[0] === undefined ? {} : { resource: resources[0] }),
+      ...(answer.outcome?.jkt ? { dpopJkt: answer.outcome.jkt } : {}),
     })
     if (grantType === 'authorization_code') {
       recorder.log.codeExchange.push({
@@ -177,6 +254,7 @@ export function tokenEndpointHandler(context: MockContext): HttpHandler {
         fault: answer.fault,
       })
     }
+    withServerNonce(context, answer.response, served)
     return withCors(answer.response, request, cors)
   })
 }
@@ -206,6 +284,9 @@ export function revocationEndpointHandler(context: MockContext): HttpHandler {
       const check = checkClientRequest(context, request, form, 'revocation')
       if (!check.ok) return { ...check.answer, type: null }
       if (!token) return { ...deny('invalid_request', '"token" is required'), type: null }
+      // A proof is verified when sent, never required: the token itself authorizes revoking it.
+      const proof = await checkTokenProof(context, request, false)
+      if (!proof.ok) return { ...proof.answer, type: null }
       // RFC 7009 §2.2: 200 whether or not the server knew the token; the hint is only a hint.
       const { type } = store.revoke(token)
       const response = new HttpResponse(null, {
@@ -223,6 +304,7 @@ export function revocationEndpointHandler(context: MockContext): HttpHandler {
       status: answer.response.status,
       fault: answer.fault,
     })
+    withServerNonce(context, answer.response, answer.fault === null || answer.fault === 'latency')
     return withCors(answer.response, request, cors)
   })
 }

@@ -36,6 +36,17 @@ export interface MockTokenIntrospection {
   readonly scope: string | null
   /** When it expires, epoch ms on `Date.now()`'s clock, `null` when unknown. */
   readonly expiresAt: number | null
+  /**
+   * The JWK SHA-256 thumbprint of the DPoP key the token is bound to (its `cnf.jkt`, RFC 9449
+   * §6.1), `null` for a bearer token or when unknown. A refresh token is bound when its session
+   * started with a proof (a code exchange with one, or `issueTokens({ jkt })`).
+   */
+  readonly jkt: string | null
+  /**
+   * The resource indicator an access token was issued for (its audience, RFC 8707 §2), `null` for
+   * a default token, a refresh token, or when unknown.
+   */
+  readonly resource: string | null
 }
 
 /** Parameters of a refresh grant as the token endpoint received them (RFC 6749 §6). */
@@ -43,6 +54,10 @@ export interface RefreshRequest {
   readonly refreshToken: string
   readonly clientId: string
   readonly scope: string | null
+  /** Thumbprint of the request's valid DPoP proof (RFC 9449 §5), `null` or absent without one. */
+  readonly jkt?: string | null
+  /** The `resource` asked for (RFC 8707 §2), already known to be a known one; `null` for none. */
+  readonly resource?: string | null
 }
 
 /** The server's decision on a refresh grant. */
@@ -50,7 +65,7 @@ export type RefreshOutcome =
   | { readonly ok: true; readonly body: TokenResponse; readonly family: string }
   | {
       readonly ok: false
-      readonly error: 'invalid_grant' | 'invalid_scope'
+      readonly error: 'invalid_grant' | 'invalid_scope' | 'invalid_target'
       readonly description: string
       readonly family: string | null
       /** True when the request was a reuse of a rotated refresh token and the family was revoked. */
@@ -69,6 +84,10 @@ export interface CodeGrant {
   readonly nonce: string | null
   /** When the user authenticated, epoch ms on `Date.now()`'s clock. */
   readonly authTime: number
+  /** The `resource` parameters of the request (RFC 8707 §2); empty when it named none. */
+  readonly resources: readonly string[]
+  /** The request's `dpop_jkt` (RFC 9449 §10), `null` when it had none or DPoP is off. */
+  readonly dpopJkt: string | null
 }
 
 /** Parameters of an authorization code grant as the token endpoint received them (RFC 6749 §4.1.3). */
@@ -80,6 +99,10 @@ export interface CodeRedemption {
    * `null` when the verifier was missing or not 43 to 128 unreserved characters (§4.1).
    */
   readonly verifierChallenge: string | null
+  /** Thumbprint of the request's valid DPoP proof (RFC 9449 §5), `null` without one. */
+  readonly jkt: string | null
+  /** The `resource` asked for, already known to be a known one; `null` for none. */
+  readonly resource: string | null
 }
 
 /** The server's decision on an authorization code grant. */
@@ -92,7 +115,7 @@ export type CodeOutcome =
     }
   | {
       readonly ok: false
-      readonly error: 'invalid_grant'
+      readonly error: 'invalid_grant' | 'invalid_target'
       readonly description: string
       /** The family issued from the code, when it had been redeemed before. */
       readonly family: string | null
@@ -106,6 +129,10 @@ export interface IssueOptions {
   readonly subject?: string
   /** Whether the session gets a refresh token. @default true */
   readonly refreshToken?: boolean
+  /** The DPoP key thumbprint the session's tokens are bound to; `null` for bearer tokens. */
+  readonly jkt?: string | null
+  /** The resources later refreshes may ask for; `null` for any known one. */
+  readonly resources?: readonly string[] | null
 }
 
 /** The server's view of an access token presented to the API (RFC 6750 §3.1). */
@@ -116,6 +143,10 @@ export type AccessCheck =
       readonly scope: string
       readonly subject: string
       readonly clientId: string
+      /** The DPoP key thumbprint the token is bound to, `null` for a bearer token. */
+      readonly jkt: string | null
+      /** The resource it was issued for, `null` for a default token. */
+      readonly resource: string | null
     }
   | { readonly state: 'expired' | 'revoked'; readonly family: string }
   | { readonly state: 'unknown'; readonly family: null }
@@ -150,6 +181,10 @@ export interface Family {
   readonly scope: string
   /** The session's hard end (`sessionLifetime`), epoch ms; `null` when it has none. */
   readonly expiresAt: number | null
+  /** The DPoP key its refresh tokens are bound to (RFC 9449 §5), `null` when unbound. */
+  readonly jkt: string | null
+  /** The resources its refreshes may ask for (RFC 8707 §2), `null` for any known one. */
+  readonly resources: readonly string[] | null
   revoked: boolean
 }
 
@@ -172,6 +207,10 @@ export interface RefreshRecord {
 export interface AccessRecord {
   readonly family: Family
   readonly scope: string
+  /** The DPoP key it is bound to, `null` for a bearer token. */
+  readonly jkt: string | null
+  /** The resource (audience) it was issued for, `null` for a default token. */
+  readonly resource: string | null
   expiresAt: number
   revoked: boolean
 }
@@ -215,7 +254,13 @@ export function createTokenStore(options: ResolvedMockOptions): TokenStore {
   }
   const { refreshTokens, accessTokens, codes } = tables
 
-  function mintAccessToken(family: Family, scope: string, now: number): string {
+  function mintAccessToken(
+    family: Family,
+    scope: string,
+    now: number,
+    jkt: string | null,
+    resource: string | null,
+  ): string {
     const expiresAt = now + options.accessTokenLifetime
     let token = randomTokenValue('at')
     if (options.tokenFormat === 'jwt') {
@@ -227,16 +272,18 @@ export function createTokenStore(options: ResolvedMockOptions): TokenStore {
         {
           iss: options.issuer,
           sub: family.subject,
-          aud: options.endpoints.api,
+          aud: resource ?? options.endpoints.api,
           client_id: family.clientId,
           scope,
           iat,
           exp: iat + Math.floor(options.accessTokenLifetime / 1000),
           jti: randomTokenValue('jti'),
+          // RFC 9449 §6.1: the confirmation claim binds the token to the proof's key.
+          ...(jkt === null ? {} : { cnf: { jkt } }),
         },
       )
     }
-    accessTokens.set(token, { family, scope, expiresAt, revoked: false })
+    accessTokens.set(token, { family, scope, jkt, resource, expiresAt, revoked: false })
     return token
   }
 
@@ -255,10 +302,16 @@ export function createTokenStore(options: ResolvedMockOptions): TokenStore {
     return token
   }
 
-  function response(accessToken: string, scope: string, refreshToken?: string): TokenResponse {
+  function response(
+    accessToken: string,
+    scope: string,
+    jkt: string | null,
+    refreshToken?: string,
+  ): TokenResponse {
     return {
       access_token: accessToken,
-      token_type: 'Bearer',
+      // RFC 9449 §5: a DPoP-bound access token is of type DPoP.
+      token_type: jkt === null ? 'Bearer' : 'DPoP',
       ...(options.omitExpiresIn
         ? {}
         : { expires_in: Math.floor(options.accessTokenLifetime / 1000) }),
@@ -291,11 +344,17 @@ export function createTokenStore(options: ResolvedMockOptions): TokenStore {
   }
 
   function startSession(
-    scope: string,
-    subject: string,
+    session: {
+      readonly scope: string
+      readonly subject: string
+      readonly jkt: string | null
+      readonly resources: readonly string[] | null
+      readonly resource: string | null
+    },
     withRefreshToken: boolean,
     now: number,
   ): { readonly family: Family; readonly body: TokenResponse } {
+    const { scope, subject, jkt, resource } = session
     tables.familyCount += 1
     const family: Family = {
       label: `family-${tables.familyCount}`,
@@ -303,16 +362,28 @@ export function createTokenStore(options: ResolvedMockOptions): TokenStore {
       subject,
       scope,
       expiresAt: options.sessionLifetime === null ? null : now + options.sessionLifetime,
+      jkt,
+      resources: session.resources,
       revoked: false,
     }
-    const accessToken = mintAccessToken(family, scope, now)
+    const accessToken = mintAccessToken(family, scope, now, jkt, resource)
     const refreshToken = withRefreshToken ? mintRefreshToken(family, now) : undefined
-    return { family, body: response(accessToken, scope, refreshToken) }
+    return { family, body: response(accessToken, scope, jkt, refreshToken) }
   }
 
   const store: TokenStore = {
-    issue({ scope = options.scope, subject = options.subject, refreshToken = true }) {
-      return startSession(scope, subject, refreshToken, Date.now()).body
+    issue({
+      scope = options.scope,
+      subject = options.subject,
+      refreshToken = true,
+      jkt = null,
+      resources = null,
+    }) {
+      return startSession(
+        { scope, subject, jkt, resources, resource: null },
+        refreshToken,
+        Date.now(),
+      ).body
     },
 
     createCode(grant) {
@@ -325,12 +396,16 @@ export function createTokenStore(options: ResolvedMockOptions): TokenStore {
       return code
     },
 
-    redeemCode({ code, redirectUri, verifierChallenge }) {
+    redeemCode({ code, redirectUri, verifierChallenge, jkt, resource }) {
       const now = Date.now()
       const record = codes.get(code)
-      const deny = (description: string, reuseDetected = false): CodeOutcome => ({
+      const deny = (
+        description: string,
+        reuseDetected = false,
+        error: 'invalid_grant' | 'invalid_target' = 'invalid_grant',
+      ): CodeOutcome => ({
         ok: false,
-        error: 'invalid_grant',
+        error,
         description,
         family: record?.family?.label ?? null,
         reuseDetected,
@@ -354,21 +429,47 @@ export function createTokenStore(options: ResolvedMockOptions): TokenStore {
       if (record.codeChallenge !== verifierChallenge) {
         return deny('"code_verifier" does not match the code challenge')
       }
+      // RFC 9449 §10: a code requested with dpop_jkt is redeemable only with a proof of that key.
+      if (record.dpopJkt !== null && jkt !== record.dpopJkt) {
+        return deny('The DPoP proof is not of the key named by "dpop_jkt"')
+      }
+      // RFC 8707 §2.2: the token request may ask only for resources the grant covers.
+      if (
+        resource !== null &&
+        record.resources.length > 0 &&
+        !record.resources.includes(resource)
+      ) {
+        return deny(
+          '"resource" was not named in the authorization request',
+          false,
+          'invalid_target',
+        )
+      }
       // A failed attempt leaves the code redeemable: only the party holding the verifier can use
       // it, and a mistyped redirect_uri must not cost the user a sign-in.
       const withRefreshToken =
         options.refreshTokenWithoutOfflineAccess ||
         scopeTokens(record.scope).includes('offline_access')
-      const { family, body } = startSession(record.scope, record.subject, withRefreshToken, now)
+      const { family, body } = startSession(
+        {
+          scope: record.scope,
+          subject: record.subject,
+          jkt,
+          resources: record.resources.length > 0 ? record.resources : null,
+          resource,
+        },
+        withRefreshToken,
+        now,
+      )
       record.family = family
       return { ok: true, body, family: family.label, grant: record }
     },
 
-    refresh({ refreshToken, clientId, scope }) {
+    refresh({ refreshToken, clientId, scope, jkt = null, resource = null }) {
       const now = Date.now()
       const record = refreshTokens.get(refreshToken)
       const deny = (
-        error: 'invalid_grant' | 'invalid_scope',
+        error: 'invalid_grant' | 'invalid_scope' | 'invalid_target',
         description: string,
         reuseDetected = false,
       ): RefreshOutcome => ({
@@ -383,6 +484,15 @@ export function createTokenStore(options: ResolvedMockOptions): TokenStore {
       const state = refreshState(record, now)
       if (state === 'revoked') return deny('invalid_grant', 'The refresh token was revoked')
       if (state === 'expired') return deny('invalid_grant', 'The refresh token expired')
+      // RFC 9449 §5: a bound refresh token is worthless without its key; checked before reuse
+      // detection so that a thief without the key cannot end the session by replaying it.
+      if (family.jkt !== null && jkt !== family.jkt) {
+        const description =
+          jkt === null
+            ? 'The refresh token is bound to a DPoP key; send a proof of it'
+            : 'The DPoP proof is not of the key the refresh token is bound to'
+        return deny('invalid_grant', description)
+      }
       if (state === 'rotated' && !insideGrace(record, now)) {
         if (options.reuseDetection) {
           // RFC 9700 §4.14.2: an old refresh token coming back means it may have been stolen; the
@@ -406,13 +516,16 @@ export function createTokenStore(options: ResolvedMockOptions): TokenStore {
         }
         granted = requested.join(' ')
       }
+      if (resource !== null && family.resources !== null && !family.resources.includes(resource)) {
+        return deny('invalid_target', '"resource" is not among those the grant covers')
+      }
       if (options.revokeAccessTokensOnRefresh) {
         for (const access of accessTokens.values())
           if (access.family === family) access.revoked = true
       }
-      const accessToken = mintAccessToken(family, granted, now)
+      const accessToken = mintAccessToken(family, granted, now, jkt, resource)
       if (!options.rotation)
-        return { ok: true, body: response(accessToken, granted), family: family.label }
+        return { ok: true, body: response(accessToken, granted, jkt), family: family.label }
       // Retire every live refresh token of the family, not just the presented one: inside the
       // grace window the presented token may itself be an old one.
       for (const other of refreshTokens.values()) {
@@ -420,7 +533,7 @@ export function createTokenStore(options: ResolvedMockOptions): TokenStore {
       }
       return {
         ok: true,
-        body: response(accessToken, granted, mintRefreshToken(family, now)),
+        body: response(accessToken, granted, jkt, mintRefreshToken(family, now)),
         family: family.label,
       }
     },
@@ -452,6 +565,8 @@ export function createTokenStore(options: ResolvedMockOptions): TokenStore {
           scope: record.scope,
           subject: record.family.subject,
           clientId: record.family.clientId,
+          jkt: record.jkt,
+          resource: record.resource,
         }
       }
       return { state: state === 'expired' ? 'expired' : 'revoked', family: record.family.label }
@@ -469,6 +584,8 @@ export function createTokenStore(options: ResolvedMockOptions): TokenStore {
           family: refresh.family.label,
           scope: refresh.family.scope,
           expiresAt: refresh.expiresAt,
+          jkt: refresh.family.jkt,
+          resource: null,
         }
       }
       const access = accessTokens.get(token)
@@ -481,6 +598,8 @@ export function createTokenStore(options: ResolvedMockOptions): TokenStore {
           family: access.family.label,
           scope: access.scope,
           expiresAt: access.expiresAt,
+          jkt: access.jkt,
+          resource: access.resource,
         }
       }
       return {
@@ -490,6 +609,8 @@ export function createTokenStore(options: ResolvedMockOptions): TokenStore {
         family: null,
         scope: null,
         expiresAt: null,
+        jkt: null,
+        resource: null,
       }
     },
 

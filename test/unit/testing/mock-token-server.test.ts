@@ -752,6 +752,11 @@ describe('counters, log and reset', () => {
       backendLogin: 0,
       backendRefresh: 0,
       backendLogout: 0,
+      dpopProofs: 0,
+      dpopInvalid: 0,
+      dpopReplays: 0,
+      dpopNonceErrors: 0,
+      tokenByResource: {},
     })
     expect(mock.log.token).toEqual([
       {
