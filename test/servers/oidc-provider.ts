@@ -47,12 +47,74 @@
  *   could see its oldest entries evicted.
  * - The library writes a few `oidc-provider WARNING/NOTICE` lines to the console (devInteractions
  *   enabled, default pages used); they are expected.
+ *
+ * DPoP (RFC 9449) and resource indicators (RFC 8707), observed by
+ * test/interop/oidc-provider-dpop.test.ts with hand-made ES256 proofs:
+ * - DPoP is on by default for every client: a token request with a valid proof gets
+ *   `token_type: "DPoP"` and tokens bound to its key even for a client not registered with
+ *   `dpop_bound_access_tokens`; without a proof, Bearer. Discovery lists
+ *   `dpop_signing_alg_values_supported: ["ES256", "Ed25519", "EdDSA"]`.
+ * - A client registered with `dpop_bound_access_tokens: true` (option `dpop`): a code exchange or
+ *   refresh without a `DPoP` header is 400 `invalid_grant` ("grant request is invalid"; the detail
+ *   "DPoP proof JWT not provided" only in the event) and consumes nothing.
+ * - The proof is checked before the code or refresh token is looked at, so a refused proof
+ *   consumes nothing. 400 `invalid_dpop_proof` with `error_description` "DPoP proof htu mismatch"
+ *   (query and fragment of `htu` are ignored), "DPoP proof htm mismatch", "invalid DPoP key
+ *   binding" (bad `typ` or signature), "DPoP proof must have a jti string property". The same
+ *   proof twice (same `jti`) is 400 `invalid_grant` (detail "DPoP proof JWT Replay detected").
+ * - `iat` more than 300 s off, either way: 400 `invalid_dpop_proof` "DPoP proof iat is not recent
+ *   enough" without a nonce secret; with one, 400 `use_dpop_nonce` "DPoP proof iat is not recent
+ *   enough, use a DPoP nonce instead" and a `DPoP-Nonce`. A proof carrying a valid nonce is
+ *   accepted whatever its `iat`: the nonce retry cures a skewed clock.
+ * - Nonces (`nonceSecret`): with `requireNonce`, a proof without `nonce` is 400
+ *   `{"error":"use_dpop_nonce","error_description":"nonce is required in the DPoP proof"}` with a
+ *   `DPoP-Nonce` header (43 base64url characters) and no `WWW-Authenticate`; nothing is consumed,
+ *   the same request with the nonce succeeds. An answer to a proof whose nonce is not the current
+ *   one (none included, when nonces are not required) carries a fresh `DPoP-Nonce`; with the
+ *   current one, none (so a success may carry one when the minute turned since the challenge). A nonce changes every 60 s and is accepted for about two minutes either
+ *   side (read in lib/helpers/challenge.js). Without a nonce secret (the default): never a `DPoP-Nonce`, and a proof carrying a
+ *   `nonce` is 400 `invalid_dpop_proof` "DPoP nonces are not supported".
+ * - CORS at the token endpoint: `Access-Control-Expose-Headers: DPoP-Nonce,WWW-Authenticate` with a
+ *   nonce secret, `WWW-Authenticate` without; the preflight echoes `Access-Control-Request-Headers`,
+ *   so `dpop` is allowed.
+ * - `dpop_jkt` on the authorization request: a code exchange with another key's proof is 400
+ *   `invalid_grant` (detail "DPoP proof key thumbprint does not match dpop_jkt") *after* the code
+ *   was consumed: the same code with the right key is then "authorization code already consumed"
+ *   and revokes the grant.
+ * - A public client's refresh token is bound to the key of its access token. Refreshing it without
+ *   a proof, or with another key's, is 400 `invalid_grant` (detail "DPoP proof JWT not provided"
+ *   for a DPoP client, "failed jkt verification" otherwise) and does not consume it; with the
+ *   right key it rotates as a Bearer one does, reuse detection included.
+ * - Userinfo (`/me`): a bound token as `Bearer` is 401 `WWW-Authenticate: DPoP realm="<issuer>",
+ *   error="invalid_token", error_description="invalid token provided", algs="ES256 Ed25519 EdDSA"`
+ *   (another key's proof too); with nonces required, a proof without one is 401 with
+ *   `error="use_dpop_nonce", error_description="nonce is required in the DPoP proof"` and a
+ *   `DPoP-Nonce`.
+ * - Revocation ignores the `DPoP` header (a valid proof, garbage or none: 200, the grant revoked):
+ *   whoever holds a bound refresh token can revoke it. It exposes `WWW-Authenticate` only and
+ *   sends no `DPoP-Nonce`. A JWT access token cannot be revoked: 400 `unsupported_token_type`.
+ * - Resource indicators: the authorization request may repeat `resource`; an unknown one is
+ *   redirected as `error=invalid_target`. Without `resource`, scopes other than OIDC's (`api`) are
+ *   dropped from the request (read in lib/shared/check_resource.js).
+ * - A code exchange or refresh without `resource` when `openid` was granted gets an opaque
+ *   userinfo token (scope `openid offline_access`, no resource scope), useless at an API. With
+ *   `resource=R` (R named in the authorization request) it gets a JWT for R: `aud` R, `scope` the
+ *   requested scopes among R's (`api`; `""` and no claim when none was asked for), `cnf.jkt`,
+ *   `client_id`, `iss`, `sub`, signed RS256 with the key of `jwksUri`; an ID token still comes
+ *   along. One refresh token so mints tokens for each resource in turn, each refresh rotating it.
+ * - Without `openid`, a request without `resource` gets the one requested resource, or, when
+ *   several were requested, 400 `invalid_target` "only a single resource indicator value must be
+ *   requested/resolved during Access Token Request".
+ * - A `resource` that the authorization request did not name (known to the provider or not) is 400
+ *   `invalid_target` "resource indicator is missing, or unknown" *after* the code was consumed, or
+ *   after the refresh token was rotated: the new one is never delivered, and presenting the old one
+ *   again is a reuse that revokes the grant. A client must only ask for resources it named.
  */
-import { generateKeyPairSync, randomUUID } from 'node:crypto'
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, request, type ServerResponse } from 'node:http'
 // @ts-expect-error: oidc-provider ships no type declarations (and @types/oidc-provider is not a
 // dependency); the few members used here are typed below.
-import Provider from 'oidc-provider'
+import Provider, { errors as providerErrors } from 'oidc-provider'
 import { closeServer, listenOnLoopback, readBody, sendEmpty } from './http-utils.js'
 
 /** Options of {@link startOidcProvider}. */
@@ -79,6 +141,45 @@ export interface OidcProviderOptions {
   refreshTokenTtl?: number
   /** Lifetime of ID tokens in seconds. @default 3600 */
   idTokenTtl?: number
+  /**
+   * Makes the client a DPoP client (RFC 9449): it is registered with `dpop_bound_access_tokens:
+   * true`, so every token request needs a DPoP proof and every token it gets is bound to the
+   * proof's key. Without this option the library still accepts proofs (`features.dPoP` is on by
+   * default) but does not demand them, and issues no nonces.
+   * @default undefined (a Bearer client)
+   */
+  dpop?: OidcProviderDPoPOptions
+  /**
+   * Resource indicators (RFC 8707): each URI (for example `http://127.0.0.1:<port>/` of a
+   * resource server) is a valid `resource` whose access tokens are JWTs with that URI as `aud`,
+   * signed with the provider's key (see `jwksUri`), carrying `cnf.jkt` when DPoP-bound and the
+   * requested scopes that are among `resourceScope`. Any other `resource` is `invalid_target`.
+   * @default [] (`features.resourceIndicators` stays on, as by default, but knows no resource)
+   */
+  resources?: readonly string[]
+  /**
+   * The scopes (space-separated) every resource server of `resources` accepts: an authorization
+   * request naming resources should ask for them, or its resource tokens carry no scope.
+   * @default 'api'
+   */
+  resourceScope?: string
+}
+
+/** DPoP settings of {@link OidcProviderOptions.dpop}. */
+export interface OidcProviderDPoPOptions {
+  /**
+   * Whether the provider issues `DPoP-Nonce`s (`features.dPoP.nonceSecret`, a random 32-byte
+   * secret): a proof may then carry a nonce, and one with an `iat` too far off is answered
+   * `use_dpop_nonce` instead of `invalid_dpop_proof`.
+   * @default true
+   */
+  nonces?: boolean
+  /**
+   * Whether every proof must carry a nonce (`features.dPoP.requireNonce`): a proof without one is
+   * answered 400 `use_dpop_nonce` with a fresh `DPoP-Nonce`. Needs `nonces`.
+   * @default false
+   */
+  requireNonce?: boolean
 }
 
 /** Request and event counters of an {@link OidcProvider}. */
@@ -93,6 +194,12 @@ export interface OidcProviderCounters {
   tokenRequests: Record<string, number>
   /** Token endpoint error answers by `error` code (`grant.error`). */
   tokenErrors: Record<string, number>
+  /**
+   * Token endpoint error answers by `error` and the library's internal detail, which the answer
+   * does not carry (`invalid_grant: failed jkt verification`); errors without a detail by
+   * `error` alone.
+   */
+  tokenErrorDetails: Record<string, number>
   /** Consumed (rotated) refresh tokens presented again; each revoked its grant. */
   refreshTokenReuses: number
   /**
@@ -132,6 +239,17 @@ export interface OidcProvider {
   readonly redirectUris: readonly string[]
   /** The client's registered post-logout redirect URIs. */
   readonly postLogoutRedirectUris: readonly string[]
+  /** `{issuer}/me`, the userinfo endpoint. */
+  readonly userinfoEndpoint: string
+  /** The DPoP settings, resolved, or `undefined` for a Bearer client. */
+  readonly dpop: Required<OidcProviderDPoPOptions> | undefined
+  /** The valid resource indicators, those given as `resources` and those added since. */
+  readonly resources: readonly string[]
+  /**
+   * Makes `resource` a valid resource indicator from now on, for a resource server started after
+   * the provider (its URL holds its port).
+   */
+  addResource(resource: string): void
   /** Lifetime in seconds of access tokens issued from now on. */
   readonly accessTokenTtl: number
   /** Changes the lifetime (seconds) of access tokens issued from now on. */
@@ -219,6 +337,9 @@ interface ClientLike {
 }
 
 const OidcProviderClass = Provider as ProviderConstructor
+/** The library's `invalid_target` error (RFC 8707 §2). */
+const InvalidTarget = (providerErrors as { InvalidTarget: new (description?: string) => Error })
+  .InvalidTarget
 
 /** Fixed keys signing the provider's cookies (a fixture: no secret to keep). */
 const COOKIE_KEYS = ['freshtoken-interop-cookie-key-1']
@@ -230,6 +351,7 @@ function newCounters(): OidcProviderCounters {
     authorizationErrors: {},
     tokenRequests: {},
     tokenErrors: {},
+    tokenErrorDetails: {},
     refreshTokenReuses: 0,
     grantsRevoked: {},
     revocationRequests: 0,
@@ -256,6 +378,18 @@ function signingKey(): Record<string, unknown> {
   return { ...privateKey.export({ format: 'jwk' }), kid: randomUUID(), alg: 'RS256', use: 'sig' }
 }
 
+/** Fills in the defaults of the DPoP options and checks that they agree. */
+function resolveDPoP(
+  options: OidcProviderDPoPOptions | undefined,
+): Required<OidcProviderDPoPOptions> | undefined {
+  if (options === undefined) return undefined
+  const resolved = { nonces: options.nonces ?? true, requireNonce: options.requireNonce ?? false }
+  if (resolved.requireNonce && !resolved.nonces) {
+    throw new TypeError('"dpop.requireNonce" needs "dpop.nonces"')
+  }
+  return resolved
+}
+
 /**
  * Starts oidc-provider on 127.0.0.1 with a random free port, its issuer `http://127.0.0.1:<port>`.
  *
@@ -265,7 +399,13 @@ function signingKey(): Record<string, unknown> {
  * `offline_access` was granted; every refresh rotates the refresh token; revocation, RP-initiated
  * logout and devInteractions enabled; a fresh RS256 key; any login id is an account whose `sub` is
  * that id. Endpoints are the library's defaults (`/auth`, `/token`, `/token/revocation`,
- * `/session/end`, `/jwks`, `/me`).
+ * `/session/end`, `/jwks`, `/me`). With `dpop`, the client must prove possession of a key on every
+ * token request; with `resources`, each is an audience of JWT access tokens (see the facts above).
+ *
+ * @example With DPoP nonces and an API (test/servers/dpop-resource-server.ts):
+ * const op = await startOidcProvider({ redirectUris, dpop: { requireNonce: true } })
+ * const api = await startResourceServer({ issuer: op.issuer })
+ * op.addResource(api.audience)
  *
  * @example
  * const op = await startOidcProvider({ redirectUris: ['http://127.0.0.1:5173/callback'] })
@@ -281,6 +421,9 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
   const idTokenTtl = options.idTokenTtl ?? 3600
   let accessTokenTtl = options.accessTokenTtl ?? 60
   let counters = newCounters()
+  const dpop = resolveDPoP(options.dpop)
+  const resources = [...(options.resources ?? [])]
+  const resourceScope = options.resourceScope ?? 'api'
 
   // The issuer holds the port, so the server listens before the Provider exists.
   let handle = (_req: IncomingMessage, res: ServerResponse) => sendEmpty(res, 503)
@@ -297,6 +440,7 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
         response_types: ['code'],
         redirect_uris: redirectUris,
         post_logout_redirect_uris: postLogoutRedirectUris,
+        ...(dpop === undefined ? {} : { dpop_bound_access_tokens: true }),
       },
     ],
     clientBasedCORS(_ctx: unknown, origin: string) {
@@ -310,6 +454,25 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
       devInteractions: { enabled: true },
       revocation: { enabled: true },
       rpInitiatedLogout: { enabled: true },
+      // On by default in oidc-provider 9: proofs are accepted from any client, demanded only from
+      // one registered with `dpop_bound_access_tokens`; nonces only with a `nonceSecret`.
+      dPoP: {
+        enabled: true,
+        ...(dpop?.nonces ? { nonceSecret: randomBytes(32) } : {}),
+        requireNonce: () => dpop?.requireNonce ?? false,
+      },
+      resourceIndicators: {
+        enabled: true,
+        // The library's defaults, spelled out: a token request without `resource` gets a token
+        // for the userinfo endpoint when `openid` was granted, else the one resource of the
+        // grant (several: `invalid_target`); a granted resource is never used implicitly.
+        defaultResource: async (_ctx: unknown, _client: unknown, oneOf?: string[]) => oneOf,
+        useGrantedResource: async () => false,
+        getResourceServerInfo: async (_ctx: unknown, resource: string) => {
+          if (!resources.includes(resource)) throw new InvalidTarget()
+          return { scope: resourceScope, audience: resource, accessTokenFormat: 'jwt' }
+        },
+      },
     },
     pkce: { required: () => true },
     scopes: ['openid', 'offline_access'],
@@ -357,7 +520,12 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
   })
   provider.on('grant.error', (_ctx, error) => {
     increment(counters.tokenErrors, errorCode(error))
-    if ((error as { error_detail?: unknown }).error_detail === 'refresh token already used') {
+    const detail = (error as { error_detail?: unknown }).error_detail
+    increment(
+      counters.tokenErrorDetails,
+      typeof detail === 'string' ? `${errorCode(error)}: ${detail}` : errorCode(error),
+    )
+    if (detail === 'refresh token already used') {
       counters.refreshTokenReuses++
     }
   })
@@ -385,6 +553,12 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
     clientId,
     redirectUris,
     postLogoutRedirectUris,
+    userinfoEndpoint: `${issuer}/me`,
+    dpop,
+    resources,
+    addResource(resource) {
+      if (!resources.includes(resource)) resources.push(resource)
+    },
     get accessTokenTtl() {
       return accessTokenTtl
     },
