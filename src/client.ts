@@ -1,11 +1,13 @@
 import { jwtDecode } from 'jwt-decode'
 import type { KyInstance } from 'ky'
+import type { ApiFetch } from './api-fetch.js'
 import { createAuthFetch } from './auth-fetch.js'
 import { Backoff } from './backoff.js'
 import { loadCrossTab } from './cross-tab/cross-tab-loader.js'
 import { alone } from './cross-tab/tabs.js'
 import { createEmitter, type TokenClientEvents, type TokenClientListener } from './events.js'
 import { createAuthKy } from './ky.js'
+import { lazily } from './lazily.js'
 import type { LoginContext, LoginOptions, LoginResult } from './login/context.js'
 import type { IdTokenClaims } from './login/id-token.js'
 import { type FetchFunction, resolveOptions, type TokenClientOptions } from './options.js'
@@ -14,7 +16,15 @@ import { createSchedule } from './schedule.js'
 import { createSession, type SessionChange } from './session.js'
 import type { SessionEnd } from './session-end.js'
 import { createSessionStore } from './storage.js'
-import { DRAIN_WAIT, LOGOUT_WAIT, MAX_CHUNK, MAX_PAUSE_IN_RENEWAL } from './timing.js'
+import {
+  DRAIN_WAIT,
+  exponentialPause,
+  FIRST_BREAKER_PAUSE,
+  LOGOUT_WAIT,
+  MAX_BREAKER_PAUSE,
+  MAX_CHUNK,
+  MAX_PAUSE_IN_RENEWAL,
+} from './timing.js'
 import { loadTokenEndpoint } from './token-endpoint-loader.js'
 import { parseTokenResponse, type TokenResponse, type TokenSet } from './token-set.js'
 import { Traffic } from './traffic.js'
@@ -33,8 +43,12 @@ export interface TokenClient {
   readonly fetch: FetchFunction
   /** A ky instance on the same lifecycle. */
   readonly ky: KyInstance
-  /** A valid access token, renewing first if it has expired. */
-  getAccessToken(options?: { signal?: AbortSignal }): Promise<string>
+  /**
+   * A valid access token, renewing first if it has expired: the token of `resource` (an
+   * `apiOrigins` entry's, RFC 8707) when one is given, else the session's.
+   * @throws {TypeError} for a `resource` no `apiOrigins` entry names
+   */
+  getAccessToken(options?: { signal?: AbortSignal; resource?: string }): Promise<string>
   /** Renews now, or joins the renewal in flight; resolves to the new tokens. */
   refresh(options?: { signal?: AbortSignal }): Promise<TokenSet>
   /** Subscribes to an event; returns the unsubscribe function. */
@@ -97,19 +111,25 @@ export interface TokenClient {
 export function createTokenClient(options: TokenClientOptions): TokenClient {
   const resolved = resolveOptions(options)
   const events = createEmitter()
-  const endpoint = loadTokenEndpoint(resolved)
   // The key of the stored session and the name of the tabs' channel and locks.
   const name = `freshtoken:${resolved.clientId}`
   const store = createSessionStore(resolved.storage, name)
   // The schedule and the sibling tabs are wired after the session; until then nothing listens.
   let onChange = (_change?: SessionChange): void => undefined
   const session = createSession(store, events, (change) => onChange(change))
+  // DPoP (RFC 9449): its key, nonces and proofs are a chunk of their own.
+  const dpop = resolved.dpop
+    ? lazily(() =>
+        import('./dpop/dpop.js').then((loaded) => loaded.createDpop(name, session, events)),
+      )
+    : undefined
+  const endpoint = loadTokenEndpoint(resolved, dpop)
   const backoff = new Backoff()
   const traffic = new Traffic()
   const tabs = resolved.crossTab
     ? loadCrossTab(name, session, store, events, backoff, traffic)
     : alone(session)
-  const refresher = createRefresher({
+  const renewal = {
     session,
     endpoint,
     events,
@@ -120,7 +140,19 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     drainWait: DRAIN_WAIT,
     refreshLeeway: resolved.refreshLeeway,
     backend: resolved.backend !== undefined,
-  })
+  }
+  const refresher = createRefresher(renewal)
+  const pauseFor = (trips: number) =>
+    exponentialPause(trips, FIRST_BREAKER_PAUSE, MAX_BREAKER_PAUSE)
+  // The general path of API calls; loaded at once with DPoP or resource indicators (RFC 8707),
+  // which take every call through it and renew the resources' tokens before they expire.
+  let api: ApiFetch | undefined
+  const general = lazily(() =>
+    import('./api-fetch.js').then(
+      (loaded) => (api ??= loaded.createApiFetch(resolved, refresher, renewal, pauseFor, dpop)),
+    ),
+  )
+  if (resolved.dpop || resolved.resources.length) general().catch(() => undefined)
   const schedule = createSchedule(session, refresher)
   // The watch on the session's hard end is loaded once a session has one: the end of its
   // renewals, or for a session that cannot renew, its access token's expiry.
@@ -156,23 +188,27 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     endpoint,
     session,
     parse: parseTokenResponse,
+    dpop,
   }
   // Sign-in is loaded by the first call that needs it.
   const signIn = () => import('./login/index.js')
-  const authFetch = createAuthFetch(resolved, refresher, session, events, traffic)
+  const authFetch = createAuthFetch(resolved, refresher, traffic, general)
 
   return {
     get tokens() {
       return session.state.status === 'active' ? session.state.stored.tokens : null
     },
     setTokens(response) {
-      const stored = parseTokenResponse(response, Date.now())
+      const stored = parseTokenResponse(response, Date.now(), undefined, resolved.dpop)
       session.replace(stored)
       return stored.tokens
     },
     fetch: authFetch,
     ky: createAuthKy(authFetch),
-    getAccessToken: (opts) => refresher.getAccessToken(opts?.signal),
+    getAccessToken: async (opts) =>
+      opts?.resource === undefined
+        ? refresher.getAccessToken(opts?.signal)
+        : (await general()).getAccessToken(opts.resource, opts.signal),
     refresh: (opts) => refresher.refresh(opts?.signal),
     on: events.on,
     get idTokenClaims() {
@@ -213,6 +249,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       }
     },
     dispose() {
+      api?.dispose()
       end?.dispose()
       end = null
       schedule.dispose()

@@ -32,6 +32,24 @@ export interface BackendOptions {
 }
 
 /**
+ * An API that gets its own access token (RFC 8707 resource indicators), as an `apiOrigins` entry.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8707#section-2
+ */
+export interface ApiOrigin {
+  /** The API's origin (`https://api.example.com`): requests to it carry its token. */
+  origin: string
+  /**
+   * The resource indicator sent as `resource` on the authorization request, and on every token
+   * request for this API's token: an absolute URI without a fragment (RFC 8707 §2). Without it,
+   * the origin uses the session's main token.
+   */
+  resource?: string
+  /** `scope` to ask for with this API's token (RFC 6749 §3.3); within the granted scope. */
+  scope?: string
+}
+
+/**
  * Options for {@link createTokenClient}. Give exactly one of `tokenEndpoint`, `issuer` or `backend`.
  */
 export interface TokenClientOptions {
@@ -57,10 +75,18 @@ export interface TokenClientOptions {
   revocationEndpoint?: string
   /**
    * Origins that may receive the access token (`https://api.example.com`). Requests to any other
-   * origin are sent untouched. `http:` is accepted for loopback hosts only.
+   * origin are sent untouched. `http:` is accepted for loopback hosts only. An entry
+   * `{ origin, resource }` gets a token of its own for that resource (RFC 8707).
    * @default the page's own origin in a browser; required elsewhere
    */
-  apiOrigins?: readonly string[]
+  apiOrigins?: readonly (string | ApiOrigin)[]
+  /**
+   * Sender-constrained tokens (DPoP, RFC 9449): every token request and every API call carries a
+   * proof signed with a non-extractable P-256 key kept in IndexedDB, so a token copied out of the
+   * page is useless without it. Not with `backend`.
+   * @default false
+   */
+  dpop?: boolean
   /**
    * `scope` to send with every refresh (RFC 6749 §6); must not exceed the original grant.
    * @default undefined (the server keeps the original scope)
@@ -121,7 +147,11 @@ export interface ResolvedOptions {
   readonly tokenEndpoint: string | undefined
   readonly issuer: string | undefined
   readonly revocationEndpoint: string | undefined
-  readonly apiOrigins: ReadonlySet<string>
+  /** Every `apiOrigins` entry, by origin. */
+  readonly apiOrigins: ReadonlyMap<string, ApiOrigin>
+  /** The resource indicators of the `apiOrigins` entries (RFC 8707). */
+  readonly resources: readonly string[]
+  readonly dpop: boolean
   readonly scope: string | undefined
   readonly refreshLeeway: number
   readonly storage: 'memory' | 'session' | 'local' | TokenStorage
@@ -205,7 +235,7 @@ function resolveBackend(backend: BackendOptions): ResolvedBackend {
     'be an object of strings',
   )
   check(
-    [request, response].every((fn) => fn === undefined || typeof fn === 'function'),
+    [request, response].every((fn) => optionalType(fn, 'function')),
     'backend.request and backend.response',
     'be functions',
   )
@@ -219,7 +249,8 @@ function resolveBackend(backend: BackendOptions): ResolvedBackend {
   }
 }
 
-function resolveApiOrigins(value: readonly string[] | undefined): ReadonlySet<string> {
+/** The `apiOrigins` entries, each as an {@link ApiOrigin} with its origin parsed. */
+function resolveApiOrigins(value: TokenClientOptions['apiOrigins']): ApiOrigin[] {
   if (value === undefined) {
     // The page's own origin; an opaque one ("null": a sandboxed frame, a data: URL) is none.
     const origin = pageLocation()?.origin
@@ -228,25 +259,38 @@ function resolveApiOrigins(value: readonly string[] | undefined): ReadonlySet<st
       'apiOrigins',
       'be given outside a browser',
     )
-    return new Set([parseSecureUrl(origin, 'apiOrigins').origin])
+    return [{ origin: parseSecureUrl(origin, 'apiOrigins').origin }]
   }
   check(Array.isArray(value), 'apiOrigins', 'be an array of origins')
-  return new Set(value.map(parseOrigin))
+  return value.map(parseOrigin)
 }
 
 /**
  * Reads one `apiOrigins` entry. A token goes to every path of an origin, so an entry with a path,
- * query, fragment or credentials would authorise more than it says: it is rejected, not cut.
+ * query, fragment or credentials would authorise more than it says: it is rejected, not cut. A
+ * resource is an absolute URI without a fragment (RFC 8707 §2), compared by the server as sent.
  */
-function parseOrigin(entry: string): string {
-  const url = parseSecureUrl(entry, 'apiOrigins')
+function parseOrigin(entry: string | ApiOrigin): ApiOrigin {
+  // A string has no `origin` member: it is the origin itself.
+  const { origin = entry as string, resource, scope } = entry as ApiOrigin
+  const url = parseSecureUrl(origin, 'apiOrigins')
   check(
-    url.pathname === '/' && !/[?#@]/.test(entry),
+    url.pathname === '/' && !/[?#@]/.test(origin),
     'apiOrigins',
     `list origins only, such as "${url.origin}" (a token goes to every path)`,
   )
-  return url.origin
+  check(
+    (resource === undefined || (URL.canParse(resource) && !resource.includes('#'))) &&
+      optionalType(scope, 'string'),
+    'apiOrigins',
+    'give resources as absolute URIs',
+  )
+  return { origin: url.origin, resource, scope } as ApiOrigin
 }
+
+/** Whether `value` is absent or of the JavaScript `type`. */
+export const optionalType = (value: unknown, type: string): boolean =>
+  value === undefined || typeof value === type
 
 /** Whether `value` is a finite number of milliseconds, zero or more. */
 const isDuration = (value: unknown): boolean =>
@@ -266,7 +310,7 @@ export function resolveOptions(options: TokenClientOptions): ResolvedOptions {
   const { clientId, tokenEndpoint, issuer, revocationEndpoint, scope, storage = 'memory' } = options
   const { refreshLeeway = 30_000, crossTab = true, fetch, backend } = options
   const { redirectUri, authorizationEndpoint, endSessionEndpoint } = options
-  const { sessionEndingNotice = 60_000 } = options
+  const { sessionEndingNotice = 60_000, dpop = false } = options
   check(
     (clientId === undefined && backend !== undefined) ||
       (typeof clientId === 'string' && clientId !== ''),
@@ -279,7 +323,7 @@ export function resolveOptions(options: TokenClientOptions): ResolvedOptions {
     'be given, or "issuer", or "backend" (exactly one)',
   )
   check(isDuration(sessionEndingNotice), 'sessionEndingNotice', 'be a number of milliseconds >= 0')
-  check(scope === undefined || typeof scope === 'string', 'scope', 'be a string')
+  check(optionalType(scope, 'string'), 'scope', 'be a string')
   check(isDuration(refreshLeeway), 'refreshLeeway', 'be a number of milliseconds >= 0')
   check(
     typeof storage === 'string'
@@ -289,16 +333,20 @@ export function resolveOptions(options: TokenClientOptions): ResolvedOptions {
     'be "memory", "session", "local" or { get, set, remove }',
   )
   check(typeof crossTab === 'boolean', 'crossTab', 'be a boolean')
-  check(fetch === undefined || typeof fetch === 'function', 'fetch', 'be a function')
+  check(typeof dpop === 'boolean' && !(dpop && backend), 'dpop', 'be a boolean (not with backend)')
+  check(optionalType(fetch, 'function'), 'fetch', 'be a function')
   const optionalUrl = (value: string | undefined, option: string) =>
     value === undefined ? undefined : parseSecureUrl(value, option).href
+  const apis = resolveApiOrigins(options.apiOrigins)
   return {
     clientId: clientId ?? 'backend',
     tokenEndpoint: optionalUrl(tokenEndpoint, 'tokenEndpoint'),
     // The issuer is kept as given: RFC 8414 §3.3 compares it to the metadata's `issuer` verbatim.
     issuer: optionalUrl(issuer, 'issuer') && issuer,
     revocationEndpoint: optionalUrl(revocationEndpoint, 'revocationEndpoint'),
-    apiOrigins: resolveApiOrigins(options.apiOrigins),
+    apiOrigins: new Map(apis.map((api) => [api.origin, api])),
+    resources: apis.flatMap((api) => api.resource ?? []),
+    dpop,
     scope,
     refreshLeeway,
     storage,

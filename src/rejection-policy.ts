@@ -32,6 +32,11 @@ export interface RejectionPolicyParts {
   readonly events: Emitter
   /** Joins or starts the shared renewal. */
   readonly refresh: (signal: AbortSignal | null | undefined) => Promise<TokenSet>
+  /**
+   * The access token calls are sent with now: a resource's own (RFC 8707).
+   * @default the session's
+   */
+  readonly current?: () => string | undefined
   /** The breaker's pause after the `trips`-th rejection in a row, ms. */
   readonly pauseFor: (trips: number) => number
 }
@@ -49,6 +54,7 @@ export function createRejectionPolicy({
   events,
   refresh,
   pauseFor,
+  current = () => session.current().tokens.accessToken,
 }: RejectionPolicyParts): RejectionPolicy {
   const breaker = createRejectionBreaker(pauseFor)
 
@@ -64,8 +70,8 @@ export function createRejectionPolicy({
       if (readBearerError(response.headers.get('www-authenticate')) === 'insufficient_scope') {
         return response
       }
-      let token = session.current().tokens.accessToken
-      if (token === rejected) {
+      let token = current()
+      if (token === rejected || token === undefined) {
         if (!allows(rejected)) return response
         token = (await refresh(signal)).accessToken
         breaker.renewedFor401(token)

@@ -83,10 +83,12 @@ async function drain(
  */
 async function exchange(
   parts: RenewalParts,
-  tokens: TokenSet | undefined,
+  stored: StoredSession | undefined,
   from: number,
+  resource: string | undefined,
 ): Promise<StoredSession | undefined> {
   const { session, endpoint, tabs, backoff, maxPauseInPlace } = parts
+  const tokens = stored?.tokens
   // Without a session (a session backend's first renewal) no call carries a token.
   if (tokens) await drain(parts, tokens)
   // A sibling's newer state of the session may have arrived during the drain: its refresh token,
@@ -98,9 +100,9 @@ async function exchange(
     const paused = backoff.paused
     if (paused) throw paused
     try {
-      const renewed = await endpoint.refresh(tokens)
+      const renewed = await endpoint.refresh(tokens, resource)
       backoff.succeeded()
-      return renewed
+      return merge(stored, renewed, resource)
     } catch (error) {
       if (error instanceof SessionExpiredError) throw error
       const failure = asAuthError(error)
@@ -124,6 +126,58 @@ async function exchange(
   }
 }
 
+/** `value` without its members that are `undefined`, so renewed sessions compare as stored ones. */
+const defined = <T extends object>(value: T): T =>
+  Object.fromEntries(Object.entries(value).filter(([, member]) => member !== undefined)) as T
+
+/**
+ * The session after a renewal. The session's own renewal keeps the resources' tokens and the key
+ * binding. A resource's renewal (RFC 8707 §2) adds that resource's access token and takes the
+ * refresh token it rotated (the session's one), leaving the session's access token as it was.
+ */
+function merge(
+  stored: StoredSession | undefined,
+  renewed: StoredSession,
+  resource: string | undefined,
+): StoredSession {
+  if (stored === undefined) return renewed
+  const { resources, jkt } = stored
+  if (resource === undefined) return defined({ ...renewed, resources, jkt })
+  const { refreshToken, refreshExpiresAt, idToken, ...access } = renewed.tokens
+  return defined({
+    ...stored,
+    tokens: defined({ ...stored.tokens, refreshToken, refreshExpiresAt } as TokenSet),
+    resources: {
+      ...resources,
+      [resource]: defined({ tokens: access, lifetime: renewed.lifetime }),
+    },
+  })
+}
+
+/** The renewals of each client waiting their turn in this tab, once it has asked for turns. */
+const turns = new WeakMap<RenewalParts, Promise<unknown>>()
+
+/**
+ * Makes every later renewal of the client of `parts` wait for the one before it in this tab, so
+ * one token request of the session is in flight at a time even for different resources (each may
+ * rotate the one refresh token). The tabs' lock does the same between tabs.
+ */
+export function takeTurns(parts: RenewalParts): void {
+  if (!turns.has(parts)) turns.set(parts, Promise.resolve())
+}
+
+/** Runs `run` after the renewals before it in this tab, when the client takes turns. */
+function inTurn<T>(parts: RenewalParts, run: () => Promise<T>): Promise<T> {
+  const before = turns.get(parts)
+  if (before === undefined) return run()
+  const mine = before.then(run, run)
+  turns.set(
+    parts,
+    mine.catch(() => undefined),
+  )
+  return mine
+}
+
 /**
  * One renewal of the session generation `from` (RFC 6749 §6): under the tabs' lock, with retries
  * in place, committed only if the session is still the one it renews. `invalid_grant` ends the
@@ -133,20 +187,27 @@ async function exchange(
  *
  * @param parts - what it works with
  * @param from - the session generation it renews
+ * @param resource - renews the access token of this resource (RFC 8707) instead of the session's
  * @returns the session after it: the renewed one, or the one that replaced it meanwhile
  * @throws {AuthError} the renewal's failure
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
  */
-export async function renew(parts: RenewalParts, from: number): Promise<StoredSession> {
+export async function renew(
+  parts: RenewalParts,
+  from: number,
+  resource?: string,
+): Promise<StoredSession> {
   const { session, endpoint, events, tabs, backoff } = parts
   /** Whether the renewal got as far as its requests, whose failures count as they happen. */
   let requested = false
   const hadSession = session.active() !== undefined
   try {
-    const renewed = await tabs.exclusive(from, (stored) => {
-      requested = true
-      return exchange(parts, stored?.tokens, from)
-    })
+    const renewed = await inTurn(parts, () =>
+      tabs.exclusive(from, (stored) => {
+        requested = true
+        return exchange(parts, stored, from, resource)
+      }),
+    )
     if (renewed === undefined) return session.current()
     // A session replaced meanwhile (setTokens, logout, a sibling tab's login) wins over this
     // older renewal: the commit guard. The refresh token it brought would stay live, unused:

@@ -1,3 +1,4 @@
+import { optionalType } from './options.js'
 import { createTokenSet, isTokenValue, type TokenSet } from './token-set.js'
 
 /**
@@ -20,6 +21,13 @@ export interface StoredSession {
    * epoch ms, each renewal of it the next integer. Absent until the session commits it.
    */
   readonly revision?: number | undefined
+  /**
+   * The access tokens of the APIs with a resource indicator (RFC 8707), by resource, each without
+   * a refresh token: the session's one refresh token is in `tokens`.
+   */
+  readonly resources?: Readonly<Record<string, StoredSession>> | undefined
+  /** The JWK thumbprint (RFC 7638) of the DPoP key the session's tokens are bound to (RFC 9449). */
+  readonly jkt?: string | undefined
 }
 
 /** The storage format version; data with another version is discarded. */
@@ -36,10 +44,6 @@ export interface SessionStore {
   save(session: StoredSession | null): void | Promise<void>
 }
 
-function optionalType(value: unknown, type: 'string' | 'number'): boolean {
-  return value === undefined || typeof value === type
-}
-
 /**
  * Parses stored data, returning `null` for anything corrupt, foreign or from another version.
  * Never throws: a bad entry must not crash the app.
@@ -51,22 +55,32 @@ export function decodeSession(raw: unknown): StoredSession | null {
     data = JSON.parse(raw)
   } catch {}
   // Unparsable text leaves it undefined; any value but an object of this format is refused below.
-  const { v, tokens, lifetime, revision } = (data ?? {}) as Record<string, unknown>
-  if (v !== FORMAT_VERSION || typeof tokens !== 'object' || tokens === null) return null
+  return (data as { v?: unknown } | null)?.v === FORMAT_VERSION ? decodeEntry(data) : null
+}
+
+/**
+ * Validates a stored session. Its resources' tokens (`resources`) are kept as an object, and
+ * validated by the resource-tokens chunk before use.
+ */
+function decodeEntry(data: unknown): StoredSession | null {
+  const { tokens, lifetime, revision, resources, jkt } = (data ?? {}) as Record<string, unknown>
+  if (typeof tokens !== 'object' || tokens === null) return null
   const { accessToken, tokenType, refreshToken, expiresAt, refreshExpiresAt, scope, idToken } =
     tokens as Record<string, unknown>
   const valid =
     isTokenValue(accessToken) &&
     (refreshToken === undefined || isTokenValue(refreshToken)) &&
-    tokenType === 'Bearer' &&
-    [scope, idToken].every((value) => optionalType(value, 'string')) &&
+    (tokenType === 'Bearer' || tokenType === 'DPoP') &&
+    [scope, idToken, jkt].every((value) => optionalType(value, 'string')) &&
     [expiresAt, refreshExpiresAt, lifetime, revision].every((value) =>
       optionalType(value, 'number'),
-    )
+    ) &&
+    optionalType(resources, 'object')
   if (!valid) return null
   return {
     tokens: createTokenSet({
       accessToken,
+      tokenType,
       refreshToken: refreshToken as string | undefined,
       expiresAt: expiresAt as number | undefined,
       refreshExpiresAt: refreshExpiresAt as number | undefined,
@@ -75,13 +89,16 @@ export function decodeSession(raw: unknown): StoredSession | null {
     }),
     lifetime: lifetime as number | undefined,
     revision: revision as number | undefined,
+    ...((resources as object | undefined) && {
+      resources: resources as StoredSession['resources'],
+    }),
+    ...(jkt !== undefined && { jkt: jkt as string }),
   }
 }
 
 /** Serialises a session with its format version. */
 export function encodeSession(session: StoredSession): string {
-  const { tokens, lifetime, revision } = session
-  return JSON.stringify({ v: FORMAT_VERSION, tokens, lifetime, revision })
+  return JSON.stringify({ v: FORMAT_VERSION, ...session })
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

@@ -1,4 +1,6 @@
+import type { Dpop } from './dpop/dpop.js'
 import { TokenEndpointUnavailableError } from './errors.js'
+import { lazily } from './lazily.js'
 import { parseSecureUrl, type ResolvedOptions } from './options.js'
 import type { StoredSession } from './storage.js'
 import { REQUEST_TIMEOUT } from './timing.js'
@@ -8,12 +10,13 @@ import { parseTokenResponse, type TokenSet } from './token-set.js'
 /** The token server as the rest of the SDK sees it. One call is one request. */
 export interface TokenEndpoint {
   /**
-   * RFC 6749 §6: exchanges the refresh token in `current` for a new token set.
+   * RFC 6749 §6: exchanges the refresh token in `current` for a new token set, for `resource`
+   * when one is given (RFC 8707 §2).
    *
    * @throws {AuthError} the server's verdict (RFC 6749 §5.2), a malformed answer, or
    *   `TokenEndpointUnavailableError` (network, timeout, 5xx, or this code could not be loaded)
    */
-  refresh(current: TokenSet | undefined): Promise<StoredSession>
+  refresh(current: TokenSet | undefined, resource?: string): Promise<StoredSession>
   /**
    * RFC 7009: revokes a refresh token, best effort and bounded in time; nothing to do without one.
    * With a session backend, calls its `logout` endpoint instead. Never throws.
@@ -30,27 +33,27 @@ export interface TokenEndpoint {
  * were, which keeps the session for a later attempt.
  *
  * @param options - the client's resolved options
+ * @param dpop - the DPoP prover, with the `dpop` option (RFC 9449)
  * @returns the endpoint
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
  */
-export function loadTokenEndpoint(options: ResolvedOptions): TokenEndpoint {
-  let loading: Promise<TokenConversation> | undefined
-  const parts = { timeout: REQUEST_TIMEOUT, parseUrl: parseSecureUrl }
-  const conversation = () =>
-    (loading ??= (
-      options.backend
-        ? import('./backend.js').then((loaded) => loaded.createBackendConversation(options, parts))
-        : import('./token-server.js').then((loaded) =>
-            loaded.createTokenConversation(options, parts),
-          )
+export function loadTokenEndpoint(
+  options: ResolvedOptions,
+  dpop?: () => Promise<Dpop>,
+): TokenEndpoint {
+  const parts = { timeout: REQUEST_TIMEOUT, parseUrl: parseSecureUrl, dpop }
+  const conversation = lazily(() =>
+    (options.backend
+      ? import('./backend.js').then((loaded) => loaded.createBackendConversation(options, parts))
+      : import('./token-server.js').then((loaded) => loaded.createTokenConversation(options, parts))
     ).catch(() => {
-      loading = undefined
       throw new TokenEndpointUnavailableError('token endpoint code not loaded')
-    }))
+    }),
+  )
   return {
-    async refresh(current) {
-      const body = await (await conversation()).refresh(current)
-      return parseTokenResponse(body, Date.now(), current)
+    async refresh(current, resource) {
+      const body = await (await conversation()).refresh(current, resource)
+      return parseTokenResponse(body, Date.now(), current, options.dpop)
     },
     conversation,
     revoke: async (refreshToken) => {

@@ -1,5 +1,6 @@
 // Part of the chunk loaded on demand (see token-server.ts).
 import type { Endpoints } from './discovery.js'
+import type { Dpop } from './dpop/dpop.js'
 import type { ResolvedOptions } from './options.js'
 import { failureFromResponse } from './token-failure.js'
 import type { TokenSet } from './token-set.js'
@@ -11,22 +12,24 @@ import { type Exchange, readJson, send } from './transport.js'
  */
 export interface TokenConversation {
   /**
-   * RFC 6749 §6: presents the refresh token in `current`.
+   * RFC 6749 §6: presents the refresh token in `current`, asking for a token for `resource`
+   * (RFC 8707 §2) when one is given.
    *
    * @returns the JSON object of a 2xx answer
    * @throws {AuthError} the server's verdict (§5.2), or `TokenEndpointUnavailableError`
    */
-  refresh(current: TokenSet | undefined): Promise<Record<string, unknown>>
+  refresh(current: TokenSet | undefined, resource?: string): Promise<Record<string, unknown>>
   /** RFC 7009: revokes a refresh token, best effort and bounded in time. Never throws. */
   revoke(refreshToken: string | undefined): Promise<void>
   /** The endpoints, configured or discovered (RFC 8414; once, cached; again after a failure). */
   endpoints(): Promise<Endpoints>
   /**
-   * RFC 6749 §4.1.3 with RFC 7636 §4.5: redeems an authorization code. One request.
+   * RFC 6749 §4.1.3 with RFC 7636 §4.5: redeems an authorization code, with a DPoP proof of the
+   * key `jkt` (RFC 9449 §10) when the client uses DPoP. One request, or two after a nonce error.
    *
    * @returns the answer, whatever its status, for the sign-in code to judge
    */
-  exchangeCode(form: Record<string, string>): Promise<Exchange>
+  exchangeCode(form: Record<string, string>, jkt?: string): Promise<Exchange>
 }
 
 /** What the conversation needs from the main bundle. */
@@ -35,6 +38,15 @@ export interface TokenConversationParts {
   readonly timeout: number
   /** Validates an endpoint URL from metadata (https, or http to loopback). */
   readonly parseUrl: (value: unknown, member: string) => URL
+  /** The DPoP prover, with the `dpop` option (RFC 9449). */
+  readonly dpop?: (() => Promise<Dpop>) | undefined
+}
+
+/** The `error` of a JSON error body, if it has one. */
+function errorCode({ text }: Exchange): unknown {
+  try {
+    return JSON.parse(text)?.error
+  } catch {}
 }
 
 /**
@@ -47,7 +59,7 @@ export interface TokenConversationParts {
  */
 export function createTokenConversation(
   options: ResolvedOptions,
-  { timeout, parseUrl }: TokenConversationParts,
+  { timeout, parseUrl, dpop }: TokenConversationParts,
 ): TokenConversation {
   let endpoints: Promise<Endpoints> | undefined
   const request = (url: string, init: RequestInit) =>
@@ -85,17 +97,33 @@ export function createTokenConversation(
     return endpoints
   }
 
-  const post = (url: string, form: Record<string, string>) =>
-    request(url, {
-      method: 'POST',
-      body: new URLSearchParams(form),
-      headers: { accept: 'application/json' },
-      // A refresh token must never be served from or written to a cache.
-      cache: 'no-store',
-    })
+  /**
+   * POSTs a form. With DPoP, each attempt carries a fresh proof (RFC 9449 §5), and an answer
+   * `use_dpop_nonce` with a new nonce is retried once with it (§8): it is no verdict on the grant.
+   */
+  async function post(url: string, form: Record<string, string>, jkt?: string) {
+    const prover = await dpop?.()
+    const once = async () =>
+      request(url, {
+        method: 'POST',
+        body: new URLSearchParams(form),
+        headers: {
+          accept: 'application/json',
+          ...(prover && { dpop: await prover.proof('POST', url, undefined, jkt) }),
+        },
+        // A refresh token must never be served from or written to a cache.
+        cache: 'no-store',
+      })
+    const first = await once()
+    return prover?.learn(url, first.response) &&
+      first.response.status === 400 &&
+      errorCode(first) === 'use_dpop_nonce'
+      ? once()
+      : first
+  }
 
   return {
-    async refresh(current) {
+    async refresh(current, resource) {
       const { tokenEndpoint } = await resolveEndpoints()
       const form: Record<string, string> = {
         grant_type: 'refresh_token',
@@ -103,7 +131,11 @@ export function createTokenConversation(
         refresh_token: current?.refreshToken as string,
         client_id: options.clientId,
       }
-      if (options.scope !== undefined) form.scope = options.scope
+      const scope = resource
+        ? [...options.apiOrigins.values()].find((api) => api.resource === resource)?.scope
+        : options.scope
+      if (scope !== undefined) form.scope = scope
+      if (resource) form.resource = resource
       const exchange = await post(tokenEndpoint, form)
       if (!exchange.response.ok) throw failureFromResponse(exchange, current as TokenSet)
       return readJson(exchange, 'token endpoint')
@@ -111,9 +143,9 @@ export function createTokenConversation(
 
     endpoints: resolveEndpoints,
 
-    async exchangeCode(form) {
+    async exchangeCode(form, jkt) {
       const { tokenEndpoint } = await resolveEndpoints()
-      return post(tokenEndpoint, { ...form, grant_type: 'authorization_code' })
+      return post(tokenEndpoint, { ...form, grant_type: 'authorization_code' }, jkt)
     },
 
     async revoke(refreshToken) {

@@ -23,7 +23,10 @@ export interface TokenResponse {
  * The session's tokens as freshtoken holds them (public shape, camelCase).
  */
 export interface TokenSet {
-  /** The access token, sent as `Authorization: Bearer <accessToken>` (RFC 6750 §2.1). */
+  /**
+   * The access token, sent as `Authorization: Bearer <accessToken>` (RFC 6750 §2.1), or for a
+   * DPoP-bound one as `Authorization: DPoP <accessToken>` with a proof (RFC 9449 §7.1).
+   */
   readonly accessToken: string
   /** The refresh token, if the server issued one. Replaced on rotation (RFC 6749 §6). */
   readonly refreshToken?: string
@@ -40,8 +43,11 @@ export interface TokenSet {
   readonly refreshExpiresAt?: number
   /** Granted scope (space-separated), if known. */
   readonly scope?: string
-  /** Always `'Bearer'`: other token types are rejected. */
-  readonly tokenType: 'Bearer'
+  /**
+   * `'DPoP'` for a token bound to the client's key (RFC 9449 §5, with the `dpop` option), else
+   * `'Bearer'`: other token types are rejected.
+   */
+  readonly tokenType: 'Bearer' | 'DPoP'
   /** The OpenID Connect ID token, if the server sent one. */
   readonly idToken?: string
 }
@@ -129,6 +135,7 @@ function lifetimeOf(
  * @param body - the parsed JSON body
  * @param receivedAt - local time the response arrived, epoch ms
  * @param previous - the set being renewed, if any
+ * @param dpop - whether a `DPoP` token type is accepted (RFC 9449 §5): the `dpop` option
  * @returns the new token set, with the lifetime (ms) the proactive schedule needs
  * @throws {InvalidTokenResponseError} when the body is not a valid token response
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
@@ -137,6 +144,7 @@ export function parseTokenResponse(
   body: unknown,
   receivedAt: number,
   previous?: TokenSet | null,
+  dpop?: boolean,
 ): StoredSession {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     fail('token response must be a JSON object')
@@ -145,9 +153,10 @@ export function parseTokenResponse(
   const accessToken = record.access_token
   if (!isTokenValue(accessToken)) fail(`"access_token" ${TOKEN_RULE}`)
   // Compared case-insensitively (RFC 6749 §5.1); a missing or non-string value is not "Bearer".
-  const tokenType = record.token_type
-  if (typeof tokenType !== 'string' || tokenType.toLowerCase() !== 'bearer') {
-    fail('"token_type" must be "Bearer"')
+  const given = record.token_type
+  const type = typeof given === 'string' && given.toLowerCase()
+  if (type !== 'bearer' && !(dpop && type === 'dpop')) {
+    fail('"token_type" must be "Bearer" (or "DPoP" with the dpop option)')
   }
 
   const issued = record.refresh_token ?? undefined
@@ -173,6 +182,7 @@ export function parseTokenResponse(
   return {
     tokens: createTokenSet({
       accessToken,
+      tokenType: type === 'dpop' ? 'DPoP' : 'Bearer',
       refreshToken,
       expiresAt: lifetime === undefined ? undefined : receivedAt + lifetime,
       refreshExpiresAt,
@@ -189,13 +199,15 @@ export function parseTokenResponse(
  */
 export function createTokenSet(fields: {
   accessToken: string
+  tokenType: unknown
   refreshToken: string | undefined
   expiresAt: number | undefined
   refreshExpiresAt: number | undefined
   scope: string | undefined
   idToken: string | undefined
 }): TokenSet {
-  const tokens: Record<string, unknown> = { accessToken: fields.accessToken, tokenType: 'Bearer' }
+  const { accessToken, tokenType } = fields
+  const tokens: Record<string, unknown> = { accessToken, tokenType }
   for (const key of [
     'refreshToken',
     'expiresAt',

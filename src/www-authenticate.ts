@@ -14,12 +14,26 @@ const CHALLENGE_PART =
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
  */
 export function readBearerError(header: string | null): string | undefined {
+  return readChallengeError(header, 'bearer')
+}
+
+/**
+ * Reads the `error` auth-param of the challenge of `scheme` (lower case) in a `WWW-Authenticate`
+ * header: `bearer` (RFC 6750 §3) or `dpop` (RFC 9449 §7.1, where `use_dpop_nonce` asks for a proof
+ * with the nonce the response carries, §9).
+ *
+ * @param header - the header value, or `null` when absent
+ * @param scheme - the auth-scheme, lower case
+ * @returns the error code, or `undefined`
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.1
+ */
+export function readChallengeError(header: string | null, scheme: string): string | undefined {
   if (header === null) return undefined
-  let inBearer = false
+  let inScheme = false
   for (const [, name = '', quoted, token] of header.matchAll(CHALLENGE_PART)) {
     if (quoted === undefined && token === undefined) {
-      inBearer = name.toLowerCase() === 'bearer'
-    } else if (inBearer && name.toLowerCase() === 'error') {
+      inScheme = name.toLowerCase() === scheme
+    } else if (inScheme && name.toLowerCase() === 'error') {
       // Error codes never contain `"` or `\` (RFC 6750 §3): no quoted-pair to unescape.
       return quoted ?? token
     }

@@ -13,6 +13,8 @@ export interface Attempt {
   readonly appState: unknown
   /** Local time the attempt started, epoch ms. */
   readonly createdAt: number
+  /** RFC 9449 §10: the thumbprint of the DPoP key the code is bound to (`dpop_jkt`). */
+  readonly jkt?: string | undefined
 }
 
 type Attempts = Record<string, Attempt>

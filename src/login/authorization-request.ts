@@ -15,6 +15,8 @@ const OWN = [
   'nonce',
   'prompt',
   'login_hint',
+  'dpop_jkt',
+  'resource',
 ]
 
 /**
@@ -29,7 +31,7 @@ const OWN = [
  * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.3
  */
 export async function authorizationRequest(
-  { options, endpoint }: LoginContext,
+  { options, endpoint, dpop }: LoginContext,
   login: LoginOptions = {},
   keep: boolean,
 ): Promise<{ readonly url: string; readonly attempt: Attempt }> {
@@ -48,7 +50,10 @@ export async function authorizationRequest(
     redirectUri,
     appState: login.state,
     createdAt: Date.now(),
+    // RFC 9449 §10: every sign-in binds a new key; the code can only be redeemed with it.
+    jkt: await (await dpop?.())?.renewKey(),
   }
+  // RFC 8707 §2.1: the grant covers every API with a token of its own.
   const url = endpointUrl(authorizationEndpoint, ['authorizationEndpoint', 'to sign in'], {
     ...params,
     response_type: 'code',
@@ -61,6 +66,8 @@ export async function authorizationRequest(
     nonce: attempt.nonce,
     prompt,
     login_hint: loginHint,
+    dpop_jkt: attempt.jkt,
+    resource: options.resources,
   })
   if (keep) createAttempts(clientId).save(attempt)
   return { url, attempt }

@@ -43,12 +43,15 @@ export async function completeSignIn(
   if (error !== undefined) throw new LoginError(error, read('error_description'))
   const code = read('code')
   if (code === undefined) throw new LoginError('missing_code', 'the response carries no code')
-  const exchange = await conversation.exchangeCode({
-    code,
-    redirect_uri: attempt.redirectUri,
-    client_id: options.clientId,
-    code_verifier: attempt.verifier,
-  })
+  const exchange = await conversation.exchangeCode(
+    {
+      code,
+      redirect_uri: attempt.redirectUri,
+      client_id: options.clientId,
+      code_verifier: attempt.verifier,
+    },
+    attempt.jkt,
+  )
   if (!exchange.response.ok) {
     // What the server might quote back and must not reach the app: the code and the verifier.
     const failure = failureFromResponse(exchange, {
@@ -64,7 +67,8 @@ export async function completeSignIn(
     }
     throw failure
   }
-  const stored = parse(readJson(exchange, 'token endpoint'), Date.now())
+  const parsed = parse(readJson(exchange, 'token endpoint'), Date.now(), undefined, options.dpop)
+  const stored = attempt.jkt === undefined ? parsed : { ...parsed, jkt: attempt.jkt }
   if (attempt.nonce !== undefined) {
     validateIdToken(stored.tokens.idToken, {
       issuer: options.issuer,

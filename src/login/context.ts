@@ -1,3 +1,4 @@
+import type { Dpop } from '../dpop/dpop.js'
 import type { ResolvedOptions } from '../options.js'
 import type { Session } from '../session.js'
 import type { StoredSession } from '../storage.js'
@@ -10,7 +11,14 @@ export interface LoginContext {
   readonly endpoint: TokenEndpoint
   readonly session: Session
   /** The main bundle's `parseTokenResponse`. */
-  readonly parse: (body: unknown, receivedAt: number) => StoredSession
+  readonly parse: (
+    body: unknown,
+    receivedAt: number,
+    previous: undefined,
+    dpop: boolean,
+  ) => StoredSession
+  /** The DPoP prover, with the `dpop` option (RFC 9449). */
+  readonly dpop: (() => Promise<Dpop>) | undefined
   /**
    * The `handleRedirect` of this client's URL: a second call for the same URL (React StrictMode
    * runs effects twice) gets the same result instead of a `state_mismatch`.

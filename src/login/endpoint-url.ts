@@ -11,14 +11,15 @@
 export function endpointUrl(
   endpoint: string | undefined,
   option: readonly [name: string, purpose: string],
-  query: Record<string, string | undefined>,
+  query: Record<string, string | readonly string[] | undefined>,
 ): string {
   if (endpoint === undefined) {
     throw new TypeError(`"${option[0]}" must be given or discovered ${option[1]}`)
   }
   const url = new URL(endpoint)
   for (const [name, value] of Object.entries(query)) {
-    if (value !== undefined) url.searchParams.set(name, value)
+    if (value !== undefined) url.searchParams.delete(name)
+    for (const one of [value ?? []].flat()) url.searchParams.append(name, one)
   }
   return url.href
 }

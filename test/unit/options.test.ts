@@ -165,7 +165,7 @@ describe('createTokenClient options', () => {
 
     it("sends tokens to the page's own origin only", () => {
       vi.stubGlobal('location', { origin: 'https://app.example.com' })
-      expect(resolveOptions(base).apiOrigins).toEqual(new Set(['https://app.example.com']))
+      expect([...resolveOptions(base).apiOrigins.keys()]).toEqual(['https://app.example.com'])
     })
 
     it.each<[string, unknown]>([

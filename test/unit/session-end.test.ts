@@ -17,6 +17,7 @@ function stored(
   return {
     tokens: createTokenSet({
       accessToken,
+      tokenType: 'Bearer',
       refreshToken: refreshToken ?? undefined,
       expiresAt: NOW + 3_600_000,
       refreshExpiresAt,

@@ -82,7 +82,7 @@ describe('storage', () => {
     ['wrong types', JSON.stringify({ v: 1, tokens: { accessToken: 5, tokenType: 'Bearer' } })],
     [
       'a non-Bearer token',
-      JSON.stringify({ v: 1, tokens: { accessToken: 'x', tokenType: 'DPoP' } }),
+      JSON.stringify({ v: 1, tokens: { accessToken: 'x', tokenType: 'MAC' } }),
     ],
   ])('discards %s in storage instead of crashing', async (_, raw) => {
     const { storage } = memoryBackend({ 'freshtoken:spa': raw })

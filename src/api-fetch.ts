@@ -1,0 +1,246 @@
+// The general path of `auth.fetch`, a chunk loaded with the first call that is not the common one
+// (see auth-fetch.ts), or at once by a client with DPoP or resource indicators. It imports only
+// public error classes from the main bundle; what else it needs is passed in.
+import type { Dpop } from './dpop/dpop.js'
+import type { FetchFunction, ResolvedOptions } from './options.js'
+import type { Refresher } from './refresh.js'
+import type { RejectionPolicy } from './rejection-policy.js'
+import type { RenewalParts } from './renewal.js'
+import type { ResourceTokens } from './resource-tokens.js'
+import type { TokenSet } from './token-set.js'
+import { readChallengeError } from './www-authenticate.js'
+
+/** The API calls of the general path. */
+export interface ApiFetch {
+  /** `fetch` for a request to an allowed origin (the caller checked it). */
+  readonly fetch: FetchFunction
+  /**
+   * The common path's 401 to the bodiless call `input` sent with `token`: the 401 policy's
+   * answer (a retry after one shared renewal, or the 401 as it is).
+   */
+  rejected(
+    input: RequestInfo | URL,
+    init: RequestInit | undefined,
+    response: Response,
+    token: string,
+  ): Promise<Response>
+  /** The API accepted the session's token (any status but 401): its breaker closes. */
+  accepted(): void
+  /**
+   * The access token for `resource` (RFC 8707), renewed first if needed.
+   * @throws {TypeError} for a resource no `apiOrigins` entry names
+   */
+  getAccessToken(resource: string, signal?: AbortSignal | null): Promise<string>
+  /** Stops the proactive renewals of the resources' tokens. */
+  dispose(): void
+}
+
+/**
+ * Creates the general path of `auth.fetch`. Each call goes with the token of its origin's
+ * resource (RFC 8707; the session's own token for other origins), renewed first when needed. A
+ * DPoP-bound token goes as `Authorization: DPoP` with a fresh proof per attempt (RFC 9449 §7.1),
+ * whose `ath` binds it to the token; a 401 `use_dpop_nonce` that brings a new nonce is sent again
+ * once with it (§9) and is no rejection. Any other 401 goes to the 401 policy of that resource, so
+ * a rejection by one API never renews or opens the breaker of another. Bodies are replayed from a
+ * `Request` template; a `ReadableStream` body is sent once and its 401 returned. A call that
+ * brings its own `Authorization` is sent untouched.
+ *
+ * @param options - the client's resolved options
+ * @param refresher - the session's refresher
+ * @param renewal - the parts of a renewal (session, events, traffic, ...), shared with the refresher
+ * @param pauseFor - the 401 breaker's pause after the `trips`-th rejection in a row, ms
+ * @param dpop - the DPoP prover, with `dpop: true`
+ * @returns the general path
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
+ * @see https://www.rfc-editor.org/rfc/rfc8707#section-2
+ */
+export function createApiFetch(
+  options: ResolvedOptions,
+  refresher: Refresher,
+  renewal: RenewalParts,
+  pauseFor: (trips: number) => number,
+  dpop: (() => Promise<Dpop>) | undefined,
+): ApiFetch {
+  const { session, events, traffic } = renewal
+  // The prover is loaded at once: it forgets the key of a session that ends.
+  dpop?.().catch(() => undefined)
+  /** The resources' tokens, a chunk of their own for clients with resource indicators. */
+  let perResource: ResourceTokens | undefined
+  const resources = options.resources.length
+    ? import('./resource-tokens.js').then(
+        ({ createResourceTokens }) => (perResource ??= createResourceTokens(refresher, renewal)),
+      )
+    : undefined
+  resources?.catch(() => undefined)
+  /** The 401 policy of each resource (`''`: the session's own token), loaded at its first 401. */
+  const policies = new Map<string, Promise<RejectionPolicy>>()
+  const loaded = new Map<string, RejectionPolicy>()
+
+  /** The tokens calls to `resource` (the session's own without one) are sent with now. */
+  const current = (resource: string | undefined): TokenSet | undefined =>
+    resource === undefined ? session.active()?.tokens : perResource?.current(resource)
+
+  /** The tokens to send to `resource`, renewed first when needed. */
+  async function tokensFor(resource: string | undefined, signal?: AbortSignal | null) {
+    if (resource !== undefined)
+      return (await (resources as Promise<ResourceTokens>)).tokens(resource, signal)
+    const token = await refresher.getAccessToken(signal)
+    const own = session.active()?.tokens
+    return own?.accessToken === token ? own : ({ accessToken: token } as TokenSet)
+  }
+
+  /**
+   * Renews the token of `resource` until it is another than the one rejected: one renewal, or a
+   * few when renewals of other resources moved the session on first.
+   */
+  async function renewFor(resource: string | undefined, rejected: string | undefined) {
+    if (resource !== undefined) return (perResource as ResourceTokens).renew(resource, rejected)
+    let renewed: TokenSet
+    let rounds = 0
+    do renewed = await refresher.refresh()
+    while (renewed.accessToken === rejected && ++rounds < 4)
+    return renewed
+  }
+
+  function policyFor(resource: string | undefined): Promise<RejectionPolicy> {
+    const key = resource ?? ''
+    let policy = policies.get(key)
+    if (policy === undefined) {
+      policy = import('./rejection-policy.js').then(({ createRejectionPolicy }) => {
+        const created = createRejectionPolicy({
+          session,
+          events,
+          refresh: (signal) => {
+            signal?.throwIfAborted()
+            return renewFor(resource, current(resource)?.accessToken)
+          },
+          current: () => current(resource)?.accessToken,
+          pauseFor,
+        })
+        loaded.set(key, created)
+        return created
+      })
+      // Not loaded (the page's own server unreachable): the next 401 tries again.
+      policy.catch(() => policies.delete(key))
+      policies.set(key, policy)
+    }
+    return policy
+  }
+
+  /**
+   * The call's parts. A bodiless call is sent again as it came, with fresh headers; a call with a
+   * body goes through a `Request` template cloned per attempt, so the same bytes are sent each
+   * time. A `ReadableStream` body cannot be replayed: it is sent once. A `Request` input's body
+   * counts unless `init.body` replaces it (`null` does not: fetch then sends the `Request`'s).
+   */
+  function prepare(input: RequestInfo | URL, init: RequestInit | undefined) {
+    const request = input instanceof Request ? input : undefined
+    const body = init?.body
+    const template =
+      body != null || (request !== undefined && request.body !== null)
+        ? new Request(input, init)
+        : undefined
+    // A bodiless call's URL and method, as fetch reads them.
+    const { url, method } = template ?? new Request(input, init)
+    return {
+      input,
+      init,
+      template,
+      url,
+      method,
+      headers: init?.headers ?? request?.headers,
+      resource: options.apiOrigins.get(new URL(url).origin)?.resource,
+      signal: init?.signal ?? request?.signal,
+      replayable: !(body instanceof ReadableStream),
+    }
+  }
+  type Call = ReturnType<typeof prepare>
+
+  /** Sends `call` with `token`, and once more if the API asks for a new DPoP nonce (§9). */
+  async function attempt(call: Call, token: string): Promise<Response> {
+    const { template, url, resource, replayable } = call
+    const held = current(resource)
+    const type = held?.accessToken === token ? held.tokenType : dpop ? 'DPoP' : 'Bearer'
+    const prover = await dpop?.()
+    const bound = type === 'DPoP' ? prover : undefined
+    for (let nonceRetry = false; ; nonceRetry = true) {
+      const request = template && replayable ? template.clone() : template
+      const headers = request?.headers ?? new Headers(call.headers)
+      headers.set('authorization', `${bound ? 'DPoP' : 'Bearer'} ${token}`)
+      if (bound) headers.set('dpop', await bound.proof(call.method, url, token))
+      traffic.pending++
+      let response: Response
+      try {
+        response = await (request
+          ? options.fetch(request)
+          : options.fetch(call.input, { ...call.init, headers }))
+      } finally {
+        traffic.done()
+      }
+      if (
+        !prover?.learn(url, response) ||
+        nonceRetry ||
+        !replayable ||
+        response.status !== 401 ||
+        readChallengeError(response.headers.get('www-authenticate'), 'dpop') !== 'use_dpop_nonce'
+      ) {
+        return response
+      }
+      response.body?.cancel().catch(() => undefined)
+    }
+  }
+
+  /**
+   * After a 401 to `token`: that resource's policy, or the 401 as it is without one, or when the
+   * DPoP challenge says `insufficient_scope` (RFC 9449 §7.1; the policy reads the Bearer one).
+   */
+  async function respond(call: Call, response: Response, token: string) {
+    const challenge = response.headers.get('www-authenticate')
+    if (
+      !call.replayable ||
+      (dpop && readChallengeError(challenge, 'dpop') === 'insufficient_scope')
+    ) {
+      return response
+    }
+    const policy = await policyFor(call.resource).catch(() => undefined)
+    return policy
+      ? policy.respond(response, token, call.signal, (next) => attempt(call, next))
+      : response
+  }
+
+  async function send(input: RequestInfo | URL, init: RequestInit | undefined) {
+    const call = prepare(input, init)
+    // A call that brings its own credentials is the app's business.
+    if (new Headers(call.headers).has('authorization')) return options.fetch(input, init)
+    const token = (await tokensFor(call.resource, call.signal)).accessToken
+    const response = await attempt(call, token)
+    if (response.status === 401) return respond(call, response, token)
+    loaded.get(call.resource ?? '')?.accepted()
+    return response
+  }
+
+  return {
+    fetch(input, init) {
+      // Like fetch, it never throws: a request fetch refuses rejects.
+      try {
+        return send(input, init)
+      } catch (error) {
+        return Promise.reject(error)
+      }
+    },
+    // The common path sent a stream body already: its 401 is returned as it is.
+    rejected: (input, init, response, token) =>
+      init?.body instanceof ReadableStream
+        ? Promise.resolve(response)
+        : respond(prepare(input, init), response, token),
+    accepted: () => loaded.get('')?.accepted(),
+    async getAccessToken(resource, signal) {
+      if (!options.resources.includes(resource)) {
+        throw new TypeError('"resource" must be the resource of an "apiOrigins" entry')
+      }
+      return (await tokensFor(resource, signal)).accessToken
+    },
+    dispose: () => perResource?.dispose(),
+  }
+}
