@@ -4,6 +4,7 @@
 import type { Dpop } from './dpop/dpop.js'
 import type { FetchFunction, ResolvedOptions } from './options.js'
 import type { Refresher } from './refresh.js'
+import { FIRST_BREAKER_PAUSE, MAX_BREAKER_PAUSE } from './rejection-breaker.js'
 import type { RejectionPolicy } from './rejection-policy.js'
 import type { RenewalParts } from './renewal.js'
 import type { ResourceTokens } from './resource-tokens.js'
@@ -12,8 +13,11 @@ import { readChallengeError } from './www-authenticate.js'
 
 /** The API calls of the general path. */
 export interface ApiFetch {
-  /** `fetch` for a request to an allowed origin (the caller checked it). */
-  readonly fetch: FetchFunction
+  /**
+   * `fetch` for a request to an allowed origin (the caller checked it); `token` is the session's
+   * token the caller already asked for, if it did.
+   */
+  fetch(input: RequestInfo | URL, init?: RequestInit, token?: Promise<string>): Promise<Response>
   /**
    * The common path's 401 to the bodiless call `input` sent with `token`: the 401 policy's
    * answer (a retry after one shared renewal, or the 401 as it is).
@@ -31,6 +35,8 @@ export interface ApiFetch {
    * @throws {TypeError} for a resource no `apiOrigins` entry names
    */
   getAccessToken(resource: string, signal?: AbortSignal | null): Promise<string>
+  /** The DPoP prover (RFC 9449), loaded on the first need; with `dpop: true` only. */
+  dpop(): Promise<Dpop>
   /** Stops the proactive renewals of the resources' tokens. */
   dispose(): void
 }
@@ -48,8 +54,9 @@ export interface ApiFetch {
  * @param options - the client's resolved options
  * @param refresher - the session's refresher
  * @param renewal - the parts of a renewal (session, events, traffic, ...), shared with the refresher
- * @param pauseFor - the 401 breaker's pause after the `trips`-th rejection in a row, ms
- * @param dpop - the DPoP prover, with `dpop: true`
+ * @param exponentialPause - the main bundle's pause schedule (timing.ts), for the 401 breaker
+ * @param name - the client's store name (`freshtoken:` and the client id), which names its key
+ * @param requestUrl - the main bundle's reading of a request's URL, as fetch resolves it
  * @returns the general path
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
@@ -59,17 +66,31 @@ export function createApiFetch(
   options: ResolvedOptions,
   refresher: Refresher,
   renewal: RenewalParts,
-  pauseFor: (trips: number) => number,
-  dpop: (() => Promise<Dpop>) | undefined,
+  exponentialPause: (count: number, first: number, max: number) => number,
+  name: string,
+  requestUrl: (input: RequestInfo | URL) => URL | undefined,
 ): ApiFetch {
   const { session, events, traffic } = renewal
+  let proving: Promise<Dpop> | undefined
+  /** The prover, loaded once (again after a failed load); `undefined` without `dpop: true`. */
+  const dpop = options.dpop
+    ? () =>
+        (proving ??= import('./dpop/dpop.js').then(
+          ({ createDpop }) => createDpop(name, session, events),
+          (error: unknown) => {
+            proving = undefined
+            throw error
+          },
+        ))
+    : undefined
   // The prover is loaded at once: it forgets the key of a session that ends.
   dpop?.().catch(() => undefined)
   /** The resources' tokens, a chunk of their own for clients with resource indicators. */
   let perResource: ResourceTokens | undefined
   const resources = options.resources.length
     ? import('./resource-tokens.js').then(
-        ({ createResourceTokens }) => (perResource ??= createResourceTokens(refresher, renewal)),
+        ({ createResourceTokens }) =>
+          (perResource ??= createResourceTokens(options.resources, refresher, renewal)),
       )
     : undefined
   resources?.catch(() => undefined)
@@ -81,11 +102,16 @@ export function createApiFetch(
   const current = (resource: string | undefined): TokenSet | undefined =>
     resource === undefined ? session.active()?.tokens : perResource?.current(resource)
 
-  /** The tokens to send to `resource`, renewed first when needed. */
-  async function tokensFor(resource: string | undefined, signal?: AbortSignal | null) {
-    if (resource !== undefined)
+  /** The tokens to send to `resource`, renewed first when needed (`asked`: already asked for). */
+  async function tokensFor(
+    resource: string | undefined,
+    signal?: AbortSignal | null,
+    asked?: Promise<string>,
+  ) {
+    if (resource !== undefined) {
       return (await (resources as Promise<ResourceTokens>)).tokens(resource, signal)
-    const token = await refresher.getAccessToken(signal)
+    }
+    const token = await (asked ?? refresher.getAccessToken(signal))
     const own = session.active()?.tokens
     return own?.accessToken === token ? own : ({ accessToken: token } as TokenSet)
   }
@@ -116,7 +142,7 @@ export function createApiFetch(
             return renewFor(resource, current(resource)?.accessToken)
           },
           current: () => current(resource)?.accessToken,
-          pauseFor,
+          pauseFor: (trips) => exponentialPause(trips, FIRST_BREAKER_PAUSE, MAX_BREAKER_PAUSE),
         })
         loaded.set(key, created)
         return created
@@ -141,16 +167,20 @@ export function createApiFetch(
       body != null || (request !== undefined && request.body !== null)
         ? new Request(input, init)
         : undefined
-    // A bodiless call's URL and method, as fetch reads them.
-    const { url, method } = template ?? new Request(input, init)
+    // A bodiless call's URL and method as fetch reads them, without building a Request for it.
+    const given = init?.method ?? request?.method ?? 'GET'
+    const target = requestUrl(template ?? input) as URL
+    const method =
+      template?.method ??
+      (/^(delete|get|head|options|post|put)$/i.test(given) ? given.toUpperCase() : given)
     return {
       input,
       init,
       template,
-      url,
+      url: target.href,
       method,
       headers: init?.headers ?? request?.headers,
-      resource: options.apiOrigins.get(new URL(url).origin)?.resource,
+      resource: options.apiOrigins.get(target.origin)?.resource,
       signal: init?.signal ?? request?.signal,
       replayable: !(body instanceof ReadableStream),
     }
@@ -166,15 +196,20 @@ export function createApiFetch(
     const bound = type === 'DPoP' ? prover : undefined
     for (let nonceRetry = false; ; nonceRetry = true) {
       const request = template && replayable ? template.clone() : template
-      const headers = request?.headers ?? new Headers(call.headers)
-      headers.set('authorization', `${bound ? 'DPoP' : 'Bearer'} ${token}`)
-      if (bound) headers.set('dpop', await bound.proof(call.method, url, token))
+      const own: Record<string, string> = {
+        authorization: `${bound ? 'DPoP' : 'Bearer'} ${token}`,
+      }
+      if (bound) own.dpop = await bound.proof(call.method, url, token)
+      // The call's own headers with these set; a plain object when it has none, the cheapest
+      // form for fetch.
+      const headers = request?.headers ?? (call.headers && new Headers(call.headers))
+      for (const [name, value] of Object.entries(own)) headers?.set(name, value)
       traffic.pending++
       let response: Response
       try {
         response = await (request
           ? options.fetch(request)
-          : options.fetch(call.input, { ...call.init, headers }))
+          : options.fetch(call.input, { ...call.init, headers: headers || own }))
       } finally {
         traffic.done()
       }
@@ -193,13 +228,15 @@ export function createApiFetch(
 
   /**
    * After a 401 to `token`: that resource's policy, or the 401 as it is without one, or when the
-   * DPoP challenge says `insufficient_scope` (RFC 9449 §7.1; the policy reads the Bearer one).
+   * DPoP challenge says `insufficient_scope` (RFC 9449 §7.1; the policy reads the Bearer one) or
+   * still `use_dpop_nonce` after the retry with a new nonce (§9).
    */
   async function respond(call: Call, response: Response, token: string) {
-    const challenge = response.headers.get('www-authenticate')
+    const challenge = readChallengeError(response.headers.get('www-authenticate'), 'dpop')
+    // A nonce the API still wants after the one retry is no rejection of the token either.
     if (
       !call.replayable ||
-      (dpop && readChallengeError(challenge, 'dpop') === 'insufficient_scope')
+      (dpop && (challenge === 'insufficient_scope' || challenge === 'use_dpop_nonce'))
     ) {
       return response
     }
@@ -209,11 +246,15 @@ export function createApiFetch(
       : response
   }
 
-  async function send(input: RequestInfo | URL, init: RequestInit | undefined) {
+  async function send(
+    input: RequestInfo | URL,
+    init: RequestInit | undefined,
+    asked: Promise<string> | undefined,
+  ) {
     const call = prepare(input, init)
     // A call that brings its own credentials is the app's business.
     if (new Headers(call.headers).has('authorization')) return options.fetch(input, init)
-    const token = (await tokensFor(call.resource, call.signal)).accessToken
+    const token = (await tokensFor(call.resource, call.signal, asked)).accessToken
     const response = await attempt(call, token)
     if (response.status === 401) return respond(call, response, token)
     loaded.get(call.resource ?? '')?.accepted()
@@ -221,10 +262,10 @@ export function createApiFetch(
   }
 
   return {
-    fetch(input, init) {
+    fetch(input, init, token) {
       // Like fetch, it never throws: a request fetch refuses rejects.
       try {
-        return send(input, init)
+        return send(input, init, token)
       } catch (error) {
         return Promise.reject(error)
       }
@@ -241,6 +282,7 @@ export function createApiFetch(
       }
       return (await tokensFor(resource, signal)).accessToken
     },
+    dpop: () => (dpop as () => Promise<Dpop>)(),
     dispose: () => perResource?.dispose(),
   }
 }

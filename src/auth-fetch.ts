@@ -7,7 +7,7 @@ import type { Traffic } from './traffic.js'
  * The absolute URL of a request, or `undefined` when it has none `fetch` could send to. A relative
  * URL resolves as `fetch` resolves it: against the document's base URL (a `<base>` element).
  */
-function requestUrl(input: RequestInfo | URL): URL | undefined {
+export function requestUrl(input: RequestInfo | URL): URL | undefined {
   const scope = globalThis as { document?: { baseURI?: string }; location?: { href?: string } }
   try {
     return new URL(
@@ -46,11 +46,12 @@ export function createAuthFetch(
 ): FetchFunction {
   const { fetch, apiOrigins, dpop, resources } = options
   const origins = [...apiOrigins.keys()]
-  /** DPoP and resource indicators take every call through the general path. */
-  const common = !dpop && !resources.length
   /** The general path once loaded: its 401 breaker hears of every accepted token. */
   let loaded: ApiFetch | undefined
   const load = () => general().then((api) => (loaded = api))
+  /** DPoP and resource indicators take every call through the general path: loaded at once. */
+  const common = !dpop && !resources.length
+  if (!common) load().catch(() => undefined)
 
   /**
    * Whether a request for `input` may carry the token: its origin is exactly an allowed one. A
@@ -79,8 +80,9 @@ export function createAuthFetch(
       const token = fast ? refresher.tokenNow() : undefined
       if (token === undefined) {
         // A common call that needs a renewal starts it now, not once the general path has loaded.
-        if (fast) refresher.getAccessToken(init?.signal).catch(() => undefined)
-        return load().then((api) => api.fetch(input, init))
+        const pending = fast ? refresher.getAccessToken(init?.signal) : undefined
+        pending?.catch(() => undefined)
+        return load().then((api) => api.fetch(input, init, pending))
       }
       const bearer = { ...init, headers: { authorization: `Bearer ${token}` } }
       const sent = init?.body == null ? fetch(input, bearer) : fetch(new Request(input, bearer))

@@ -1,7 +1,7 @@
 import { jwtDecode } from 'jwt-decode'
 import type { KyInstance } from 'ky'
 import type { ApiFetch } from './api-fetch.js'
-import { createAuthFetch } from './auth-fetch.js'
+import { createAuthFetch, requestUrl } from './auth-fetch.js'
 import { Backoff } from './backoff.js'
 import { loadCrossTab } from './cross-tab/cross-tab-loader.js'
 import { alone } from './cross-tab/tabs.js'
@@ -16,15 +16,7 @@ import { createSchedule } from './schedule.js'
 import { createSession, type SessionChange } from './session.js'
 import type { SessionEnd } from './session-end.js'
 import { createSessionStore } from './storage.js'
-import {
-  DRAIN_WAIT,
-  exponentialPause,
-  FIRST_BREAKER_PAUSE,
-  LOGOUT_WAIT,
-  MAX_BREAKER_PAUSE,
-  MAX_CHUNK,
-  MAX_PAUSE_IN_RENEWAL,
-} from './timing.js'
+import { exponentialPause, LOGOUT_WAIT, MAX_CHUNK } from './timing.js'
 import { loadTokenEndpoint } from './token-endpoint-loader.js'
 import { parseTokenResponse, type TokenResponse, type TokenSet } from './token-set.js'
 import { Traffic } from './traffic.js'
@@ -117,12 +109,8 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
   // The schedule and the sibling tabs are wired after the session; until then nothing listens.
   let onChange = (_change?: SessionChange): void => undefined
   const session = createSession(store, events, (change) => onChange(change))
-  // DPoP (RFC 9449): its key, nonces and proofs are a chunk of their own.
-  const dpop = resolved.dpop
-    ? lazily(() =>
-        import('./dpop/dpop.js').then((loaded) => loaded.createDpop(name, session, events)),
-      )
-    : undefined
+  // DPoP (RFC 9449): its key, nonces and proofs are a chunk, loaded by the general path's.
+  const dpop = resolved.dpop ? () => general().then((loaded) => loaded.dpop()) : undefined
   const endpoint = loadTokenEndpoint(resolved, dpop)
   const backoff = new Backoff()
   const traffic = new Traffic()
@@ -135,25 +123,32 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     events,
     tabs,
     backoff,
-    maxPauseInPlace: MAX_PAUSE_IN_RENEWAL,
     traffic,
-    drainWait: DRAIN_WAIT,
     refreshLeeway: resolved.refreshLeeway,
     backend: resolved.backend !== undefined,
   }
   const refresher = createRefresher(renewal)
-  const pauseFor = (trips: number) =>
-    exponentialPause(trips, FIRST_BREAKER_PAUSE, MAX_BREAKER_PAUSE)
   // The general path of API calls; loaded at once with DPoP or resource indicators (RFC 8707),
   // which take every call through it and renew the resources' tokens before they expire.
   let api: ApiFetch | undefined
   const general = lazily(() =>
     import('./api-fetch.js').then(
-      (loaded) => (api ??= loaded.createApiFetch(resolved, refresher, renewal, pauseFor, dpop)),
+      (loaded) =>
+        (api ??= loaded.createApiFetch(
+          resolved,
+          refresher,
+          renewal,
+          exponentialPause,
+          name,
+          requestUrl,
+        )),
     ),
   )
-  if (resolved.dpop || resolved.resources.length) general().catch(() => undefined)
-  const schedule = createSchedule(session, refresher)
+  const schedule = createSchedule(
+    session,
+    refresher,
+    resolved.resources.length < resolved.apiOrigins.size,
+  )
   // The watch on the session's hard end is loaded once a session has one: the end of its
   // renewals, or for a session that cannot renew, its access token's expiry.
   const endOf = (tokens: TokenSet) =>
@@ -205,10 +200,10 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     },
     fetch: authFetch,
     ky: createAuthKy(authFetch),
-    getAccessToken: async (opts) =>
+    getAccessToken: (opts) =>
       opts?.resource === undefined
         ? refresher.getAccessToken(opts?.signal)
-        : (await general()).getAccessToken(opts.resource, opts.signal),
+        : general().then((api) => api.getAccessToken(opts.resource as string, opts.signal)),
     refresh: (opts) => refresher.refresh(opts?.signal),
     on: events.on,
     get idTokenClaims() {

@@ -1,6 +1,14 @@
 import { TokenRejectedError } from './errors.js'
 
 /**
+ * After the API rejects a token that came from a renewal made for a 401, further 401-driven
+ * renewals pause this long, doubling per rejection up to {@link MAX_BREAKER_PAUSE}.
+ */
+export const FIRST_BREAKER_PAUSE = 1_000
+/** The longest pause of the 401 circuit breaker: a recovered API is used within a minute. */
+export const MAX_BREAKER_PAUSE = 60_000
+
+/**
  * The circuit breaker for APIs that reject every token: when the token a renewal issued for a 401
  * is itself answered 401, renewing is not helping, and a client that polls would otherwise renew
  * once per call.

@@ -13,6 +13,21 @@ import type { TokenEndpoint } from './token-endpoint-loader.js'
 import type { TokenSet } from './token-set.js'
 import type { Traffic } from './traffic.js'
 
+/**
+ * A renewal retries in place, its callers waiting, so that one lost packet does not fail a call:
+ * only after a pause this short, so after the pauses of 1 s and 2 s (at most 3 requests, or a
+ * `Retry-After` of up to 2 s). Longer pauses are left to the schedule, and the callers get the
+ * failure at once. A renewal thus takes at most 3 × `REQUEST_TIMEOUT` (timing.ts) + 2 × this = 34 s.
+ */
+export const MAX_PAUSE_IN_RENEWAL = 2_000
+
+/**
+ * Before its first request, a renewal waits this long at most for the API calls already on their
+ * way with the current token, in this tab and its siblings (see `Traffic`), and never past the
+ * token's expiry: a tab that does not answer (frozen, say) delays the renewal no more than this.
+ */
+export const DRAIN_WAIT = 3_000
+
 /** What one renewal works with, from the main bundle. */
 export interface RenewalParts {
   readonly session: Session
@@ -21,12 +36,8 @@ export interface RenewalParts {
   /** The sibling tabs, so one of them renews at a time. */
   readonly tabs: CrossTab
   readonly backoff: Backoff
-  /** The longest pause waited out in place (`MAX_PAUSE_IN_RENEWAL`), ms. */
-  readonly maxPauseInPlace: number
   /** This tab's API calls in flight. */
   readonly traffic: Traffic
-  /** The longest wait for the calls in flight before the first request (`DRAIN_WAIT`), ms. */
-  readonly drainWait: number
 }
 
 /**
@@ -39,13 +50,13 @@ function asAuthError(error: unknown): AuthError {
 }
 
 /**
- * Waits, at most `drainWait` and never past the token's expiry, until the API calls already on their way with the current token are
+ * Waits, at most {@link DRAIN_WAIT} and never past the token's expiry, until the API calls already on their way with the current token are
  * answered, in this tab and in every sibling (each answers the `renewing` announcement with
  * `drained`; their new calls wait for the renewal meanwhile). A server that deletes the previous
  * access token when the refresh commits then never meets one of them.
  */
 async function drain(
-  { tabs, traffic, drainWait }: RenewalParts,
+  { tabs, traffic }: RenewalParts,
   { expiresAt = Number.POSITIVE_INFINITY }: TokenSet,
 ): Promise<void> {
   let answers = 0
@@ -69,7 +80,7 @@ async function drain(
     new Promise((resolve) => {
       // Calls on their way with an expired token are answered 401 anyway: no wait past expiry.
       // Never a negative delay: Node warns about one (TimeoutNegativeWarning).
-      timer = setTimeout(resolve, Math.max(0, Math.min(drainWait, expiresAt - Date.now())))
+      timer = setTimeout(resolve, Math.max(0, Math.min(DRAIN_WAIT, expiresAt - Date.now())))
     }),
   ])
   clearTimeout(timer)
@@ -87,7 +98,7 @@ async function exchange(
   from: number,
   resource: string | undefined,
 ): Promise<StoredSession | undefined> {
-  const { session, endpoint, tabs, backoff, maxPauseInPlace } = parts
+  const { session, endpoint, tabs, backoff } = parts
   const tokens = stored?.tokens
   // Without a session (a session backend's first renewal) no call carries a token.
   if (tokens) await drain(parts, tokens)
@@ -109,14 +120,14 @@ async function exchange(
       const pause = backoff.failed(failure)
       tabs.paused?.(backoff.until, backoff.failures)
       // Only a server out of reach may answer the same request differently a moment later.
-      if (!(failure instanceof TokenEndpointUnavailableError && pause <= maxPauseInPlace)) {
+      if (!(failure instanceof TokenEndpointUnavailableError && pause <= MAX_PAUSE_IN_RENEWAL)) {
         throw failure
       }
       // A timer may fire before the clock reaches the pause's end (Node counts it from the start
       // of the event loop's turn): the rest is waited out, unless a sibling made the pause long.
       for (
         let left = pause;
-        left > 0 && left <= maxPauseInPlace;
+        left > 0 && left <= MAX_PAUSE_IN_RENEWAL;
         left = backoff.until - Date.now()
       ) {
         await new Promise((resolve) => setTimeout(resolve, left))

@@ -68,12 +68,19 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal | null | undefine
  * between tabs), since each may rotate the refresh token; each commits the whole session, which
  * the sibling tabs adopt.
  *
+ * @param configured - the resources of the `apiOrigins` entries: a stored token of any other is
+ *   never renewed (a server may rotate the refresh token before it refuses a resource the sign-in
+ *   did not name)
  * @param refresher - the session's refresher
  * @param renewal - the parts of a renewal, shared with the refresher: one queue of token requests
  * @returns the resource tokens
  * @see https://www.rfc-editor.org/rfc/rfc8707#section-2
  */
-export function createResourceTokens(refresher: Refresher, renewal: RenewalParts): ResourceTokens {
+export function createResourceTokens(
+  configured: readonly string[],
+  refresher: Refresher,
+  renewal: RenewalParts,
+): ResourceTokens {
   const { session, events } = renewal
   const server = import('./token-server.js')
   server.then(
@@ -98,12 +105,15 @@ export function createResourceTokens(refresher: Refresher, renewal: RenewalParts
       }
       const paused = renewal.backoff.paused
       if (paused) return Promise.reject(paused)
+      // The session as it is now is the one to renew: a sibling's renewal this one waits for
+      // below moves it on, and then nothing is left to renew (each tab's timer fires alike).
+      const from = session.generation
       renewing = server
         .then(
           async ({ renew }) => {
             // The session's own renewal in flight goes first: both rotate the refresh token.
             await refresher.settled()
-            return renew(renewal, session.generation, resource)
+            return renew(renewal, from, resource)
           },
           () => {
             throw new TokenEndpointUnavailableError('token endpoint code not loaded')
@@ -146,7 +156,7 @@ export function createResourceTokens(refresher: Refresher, renewal: RenewalParts
     clearTimeout(timer)
     let due = Infinity
     let next: string | undefined
-    for (const resource of Object.keys(session.active()?.resources ?? {})) {
+    for (const resource of configured) {
       const entry = entryOf(resource)
       if (entry === undefined) continue
       const at = (entry.tokens.expiresAt ?? Infinity) - refresher.leewayFor(entry)

@@ -20,9 +20,11 @@ type Listen = (type: string, listener: () => void) => void
  *
  * @param session - the session state holder
  * @param refresher - the single-flight refresher
+ * @param used - whether any API is called with the session's own token: when every `apiOrigins`
+ *   entry has a resource of its own (RFC 8707), that token is renewed only when asked for
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
  */
-export function createSchedule(session: Session, refresher: Refresher): Schedule {
+export function createSchedule(session: Session, refresher: Refresher, used: boolean): Schedule {
   let timer: ReturnType<typeof setTimeout> | undefined
   let dueAt: number | undefined
   let jitterFor: object | undefined
@@ -31,7 +33,7 @@ export function createSchedule(session: Session, refresher: Refresher): Schedule
 
   function computeDue(): number | undefined {
     const { state } = session
-    if (state.status !== 'active') return undefined
+    if (!used || state.status !== 'active') return undefined
     const { tokens } = state.stored
     if (tokens.expiresAt === undefined || !refresher.canRenew(tokens)) return undefined
     // One jitter per token set, so re-arming does not move the target around.

@@ -89,10 +89,8 @@ function decodeEntry(data: unknown): StoredSession | null {
     }),
     lifetime: lifetime as number | undefined,
     revision: revision as number | undefined,
-    ...((resources as object | undefined) && {
-      resources: resources as StoredSession['resources'],
-    }),
-    ...(jkt !== undefined && { jkt: jkt as string }),
+    resources: resources as StoredSession['resources'],
+    jkt: jkt as string | undefined,
   }
 }
 

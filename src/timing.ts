@@ -29,40 +29,10 @@ export const PAUSE_JITTER = 0.2
  */
 export const MAX_RETRY_AFTER = 600_000
 
-/**
- * A renewal retries in place, its callers waiting, so that one lost packet does not fail a call:
- * only after a pause this short, so after the pauses of 1 s and 2 s (at most 3 requests, or a
- * `Retry-After` of up to 2 s). Longer pauses are left to the schedule, and the callers get the
- * failure at once. A renewal thus takes at most 3 × {@link REQUEST_TIMEOUT} + 2 × this = 34 s.
- */
-export const MAX_PAUSE_IN_RENEWAL = 2_000
-
-/**
- * Before its first request, a renewal waits this long at most for the API calls already on their
- * way with the current token, in this tab and its siblings (see `Traffic`), and never past the
- * token's expiry: a tab that does not answer (frozen, say) delays the renewal no more than this.
- */
-export const DRAIN_WAIT = 3_000
-/**
- * How long a tab waits for a sibling's renewal lock: longer than one renewal can take (37 s: the
- * drain, then 34 s, see {@link MAX_PAUSE_IN_RENEWAL}), so only a tab that hangs while holding it
- * makes a sibling give up (or, once, a first renewal that also reads the server's metadata).
- */
-export const LOCK_WAIT = 40_000
-/**
- * How long the lock is kept after a renewal's result was shared: the result reaches every sibling
- * over the channel before the next holder of the lock reads the session.
- */
-export const HANDOFF = 100
-/** How long a new tab waits for a sibling to hand over the session. */
-export const HELLO_WAIT = 200
-/**
- * How long a lease claim (without Web Locks) waits for a competing one before it is taken.
- * Siblings' messages arrive within a few milliseconds, so two tabs claiming at once see each other.
- */
-export const CLAIM_WINDOW = 100
-/** A lease whose holder never released it (a tab closed mid-renewal) lapses after this long. */
-export const LEASE_LAPSE = LOCK_WAIT
+// The budgets of one renewal (MAX_PAUSE_IN_RENEWAL, DRAIN_WAIT) are in renewal.ts, with the
+// chunk that spends them.
+// The budgets of the tabs' lock and hand-over (LOCK_WAIT, HANDOFF, HELLO_WAIT, CLAIM_WINDOW,
+// LEASE_LAPSE, SIBLING_RENEWAL_LAPSE) are in cross-tab/timing.ts, with the chunk that uses them.
 
 /**
  * How long a call that starts while a renewal of the session is in flight waits for its result
@@ -70,11 +40,6 @@ export const LEASE_LAPSE = LOCK_WAIT
  * token when a refresh commits (Django OAuth Toolkit) would otherwise answer it 401.
  */
 export const INFLIGHT_WAIT = 5_000
-/**
- * A sibling's renewal is waited for only this long after it was announced: one that is slow, or
- * whose tab closed mid-renewal, delays calls once, not every call until its lock would lapse.
- */
-export const SIBLING_RENEWAL_LAPSE = INFLIGHT_WAIT
 
 /** How long `logout()` waits for a renewal in flight, so it revokes the newest refresh token. */
 export const LOGOUT_WAIT = 5_000
@@ -94,13 +59,7 @@ export const MAX_CHUNK = 60_000
 /** Upper bound of the random jitter subtracted from the proactive renewal time. */
 export const MAX_JITTER = 1_000
 
-/**
- * After the API rejects a token that came from a renewal made for a 401, further 401-driven
- * renewals pause this long, doubling per rejection up to {@link MAX_BREAKER_PAUSE}.
- */
-export const FIRST_BREAKER_PAUSE = 1_000
-/** The longest pause of the 401 circuit breaker: a recovered API is used within a minute. */
-export const MAX_BREAKER_PAUSE = 60_000
+// The 401 breaker's budgets (FIRST_BREAKER_PAUSE, MAX_BREAKER_PAUSE) are in rejection-breaker.ts.
 
 /**
  * A pause of `2^(count−1) × first`, capped at `max`, shortened by up to {@link PAUSE_JITTER}, in

@@ -98,11 +98,12 @@ export function createTokenConversation(
   }
 
   /**
-   * POSTs a form. With DPoP, each attempt carries a fresh proof (RFC 9449 §5), and an answer
-   * `use_dpop_nonce` with a new nonce is retried once with it (§8): it is no verdict on the grant.
+   * POSTs a form. With DPoP (`prove`), each attempt carries a fresh proof (RFC 9449 §5), and an
+   * answer `use_dpop_nonce` with a new nonce is retried once with it (§8): it is no verdict on the
+   * grant.
    */
-  async function post(url: string, form: Record<string, string>, jkt?: string) {
-    const prover = await dpop?.()
+  async function post(url: string, form: Record<string, string>, prove: boolean, jkt?: string) {
+    const prover = prove ? await dpop?.() : undefined
     const once = async () =>
       request(url, {
         method: 'POST',
@@ -136,7 +137,7 @@ export function createTokenConversation(
         : options.scope
       if (scope !== undefined) form.scope = scope
       if (resource) form.resource = resource
-      const exchange = await post(tokenEndpoint, form)
+      const exchange = await post(tokenEndpoint, form, true)
       if (!exchange.response.ok) throw failureFromResponse(exchange, current as TokenSet)
       return readJson(exchange, 'token endpoint')
     },
@@ -145,18 +146,20 @@ export function createTokenConversation(
 
     async exchangeCode(form, jkt) {
       const { tokenEndpoint } = await resolveEndpoints()
-      return post(tokenEndpoint, { ...form, grant_type: 'authorization_code' }, jkt)
+      return post(tokenEndpoint, { ...form, grant_type: 'authorization_code' }, true, jkt)
     },
 
     async revoke(refreshToken) {
       try {
         const { revocationEndpoint } = await resolveEndpoints()
         if (revocationEndpoint === undefined || refreshToken === undefined) return
-        await post(revocationEndpoint, {
-          token: refreshToken,
-          token_type_hint: 'refresh_token',
-          client_id: options.clientId,
-        })
+        // RFC 9449 defines no proof for revocation (oidc-provider ignores one): none is sent,
+        // and the key of the session that ended is not used again.
+        await post(
+          revocationEndpoint,
+          { token: refreshToken, token_type_hint: 'refresh_token', client_id: options.clientId },
+          false,
+        )
       } catch {
         // Best effort (RFC 7009 §2): the local session is forgotten whatever the server says.
       }

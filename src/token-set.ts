@@ -156,7 +156,7 @@ export function parseTokenResponse(
   const given = record.token_type
   const type = typeof given === 'string' && given.toLowerCase()
   if (type !== 'bearer' && !(dpop && type === 'dpop')) {
-    fail('"token_type" must be "Bearer" (or "DPoP" with the dpop option)')
+    fail('"token_type" must be "Bearer" (or, with dpop, "DPoP")')
   }
 
   const issued = record.refresh_token ?? undefined

@@ -2,14 +2,6 @@ import type { Backoff } from '../backoff.js'
 import type { Emitter } from '../events.js'
 import type { Session, SessionChange } from '../session.js'
 import { decodeSession, encodeSession, type SessionStore } from '../storage.js'
-import {
-  CLAIM_WINDOW,
-  HANDOFF,
-  HELLO_WAIT,
-  LEASE_LAPSE,
-  LOCK_WAIT,
-  SIBLING_RENEWAL_LAPSE,
-} from '../timing.js'
 import type { Traffic } from '../traffic.js'
 import { settledWithin } from '../waiting.js'
 import { alone, type CrossTab } from './tabs.js'
@@ -46,12 +38,6 @@ export function loadCrossTab(
         encodeSession,
         decodeSession,
         settledWithin,
-        CLAIM_WINDOW,
-        HANDOFF,
-        HELLO_WAIT,
-        LEASE_LAPSE,
-        LOCK_WAIT,
-        SIBLING_RENEWAL_LAPSE,
       })
       const own = missed.some((change) => change !== undefined)
       for (const change of missed.splice(0)) tabs.changed?.(change)

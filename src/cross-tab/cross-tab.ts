@@ -10,19 +10,20 @@ import type { Traffic } from '../traffic.js'
 import type { ChannelLease, LeaseMessage } from './channel-lease.js'
 import { createWebLock, type RenewalLock } from './renewal-lock.js'
 import type { CrossTab } from './tabs.js'
+import {
+  CLAIM_WINDOW,
+  HANDOFF,
+  HELLO_WAIT,
+  LEASE_LAPSE,
+  LOCK_WAIT,
+  SIBLING_RENEWAL_LAPSE,
+} from './timing.js'
 
-/** What the cross-tab code needs from the main bundle: its storage format, a wait, its budgets. */
+/** What the cross-tab code needs from the main bundle: its storage format and a wait. */
 export interface CrossTabParts {
   readonly encodeSession: (stored: StoredSession) => string
   readonly decodeSession: (raw: unknown) => StoredSession | null
   readonly settledWithin: (promise: Promise<unknown>, ms: number) => Promise<boolean>
-  /** The time budgets of timing.ts, ms. */
-  readonly CLAIM_WINDOW: number
-  readonly HANDOFF: number
-  readonly HELLO_WAIT: number
-  readonly LEASE_LAPSE: number
-  readonly LOCK_WAIT: number
-  readonly SIBLING_RENEWAL_LAPSE: number
 }
 
 /** A group's client, which still has to ask its siblings for the session. */
@@ -73,7 +74,6 @@ export function createCrossTab(
   parts: CrossTabParts,
 ): JoinedCrossTab {
   const { encodeSession, decodeSession, settledWithin } = parts
-  const { CLAIM_WINDOW, HANDOFF, HELLO_WAIT, LEASE_LAPSE, LOCK_WAIT, SIBLING_RENEWAL_LAPSE } = parts
   const { shared } = store
   const channel = new BroadcastChannel(name)
   // Node's channel would keep a script alive until dispose(); a browser's has no unref.

@@ -31,17 +31,21 @@ const TOKEN_SET_MEMBERS = new Set([
 ])
 
 /**
- * Asserts that `tokens` has the public `TokenSet` shape: a non-empty access token, `tokenType`
- * `'Bearer'`, optional string members, a numeric expiry, and nothing else.
+ * Asserts that `tokens` has the public `TokenSet` shape: a non-empty access token, a `tokenType`
+ * of `types` (`'Bearer'`; a stored session may hold a DPoP one), optional string members, a
+ * numeric expiry, and nothing else.
  */
-export function expectTokenSetShape(tokens: unknown): asserts tokens is TokenSet {
+export function expectTokenSetShape(
+  tokens: unknown,
+  types: readonly string[] = ['Bearer'],
+): asserts tokens is TokenSet {
   expect(tokens).toBeTypeOf('object')
   expect(tokens).not.toBeNull()
   const record = tokens as Record<string, unknown>
   for (const key of Object.keys(record)) expect(TOKEN_SET_MEMBERS.has(key), key).toBe(true)
   expect(record.accessToken).toBeTypeOf('string')
   expect(record.accessToken).not.toBe('')
-  expect(record.tokenType).toBe('Bearer')
+  expect(types).toContain(record.tokenType)
   for (const key of ['refreshToken', 'scope', 'idToken']) {
     if (key in record) expect(record[key], key).toBeTypeOf('string')
   }

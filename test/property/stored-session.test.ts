@@ -139,6 +139,9 @@ function written(entry: Entry, where: Where): unknown {
  * The tokens a stored entry holds, if it is in freshtoken's format (version 1, Bearer, numeric
  * lifetime and revision), for comparison with a restored session; `undefined` for anything else.
  */
+/** The token types a stored session may hold: a DPoP client's tokens are bound (RFC 9449). */
+const STORED_TYPES = ['Bearer', 'DPoP']
+
 function storedTokens(raw: unknown): Record<string, unknown> | undefined {
   if (typeof raw !== 'string') return undefined
   let data: { v?: unknown; tokens?: Record<string, unknown> | null } | null
@@ -148,7 +151,7 @@ function storedTokens(raw: unknown): Record<string, unknown> | undefined {
     return undefined
   }
   if (data?.v !== 1 || typeof data.tokens !== 'object' || data.tokens === null) return undefined
-  if (data.tokens.tokenType !== 'Bearer') return undefined
+  if (!STORED_TYPES.includes(data.tokens.tokenType as string)) return undefined
   // What the schedule and the tabs read besides the tokens: numbers, when present.
   const { lifetime, revision } = data as { lifetime?: unknown; revision?: unknown }
   if (![lifetime, revision].every((n) => n === undefined || typeof n === 'number')) return undefined
@@ -223,7 +226,7 @@ describe('a client started on any stored entry', () => {
           expect(result.value).toBe(entry.accessToken)
         }
         if (tokens !== null) {
-          expectTokenSetShape(tokens)
+          expectTokenSetShape(tokens, STORED_TYPES)
           // Restored as stored, from an entry in freshtoken's format and nothing else.
           expect(tokens).toStrictEqual(storedTokens(written(entry, kind)))
         }
@@ -290,7 +293,7 @@ describe('decodeSession', () => {
       fc.property(anyEntry, (entry) => {
         const decoded = decodeSession(entry.raw)
         if (decoded !== null) {
-          expectTokenSetShape(decoded.tokens)
+          expectTokenSetShape(decoded.tokens, STORED_TYPES)
           expect(decoded.tokens).toStrictEqual(storedTokens(entry.raw))
         }
       }),

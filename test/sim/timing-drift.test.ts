@@ -5,17 +5,24 @@
  * src/timing.ts directly, the one place the SDK keeps its budgets.
  */
 import { describe, expect, it } from 'vitest'
+import * as tabs from '../../src/cross-tab/timing.js'
+import * as renewal from '../../src/renewal.js'
 import * as sdk from '../../src/timing.js'
 import { HELLO_WAIT, LOCK_WAIT, MAX_BACKOFF, RENEWAL_BUDGET, RETRY_AFTER_CAP } from './options.js'
 
 describe("the simulator's time budgets", () => {
   it("cover the SDK's", () => {
-    expect(LOCK_WAIT).toBe(sdk.LOCK_WAIT)
+    expect(LOCK_WAIT).toBe(tabs.LOCK_WAIT)
     expect(RENEWAL_BUDGET).toBe(
-      sdk.DRAIN_WAIT + 3 * sdk.REQUEST_TIMEOUT + 2 * sdk.MAX_PAUSE_IN_RENEWAL,
+      renewal.DRAIN_WAIT + 3 * sdk.REQUEST_TIMEOUT + 2 * renewal.MAX_PAUSE_IN_RENEWAL,
     )
     expect(MAX_BACKOFF).toBe(sdk.MAX_PAUSE)
     expect(RETRY_AFTER_CAP).toBe(sdk.MAX_RETRY_AFTER)
-    expect(HELLO_WAIT).toBe(sdk.HELLO_WAIT)
+    expect(HELLO_WAIT).toBe(tabs.HELLO_WAIT)
+  })
+
+  it("keep the cross-tab chunk's budgets in step with the main bundle's", () => {
+    // A sibling's renewal is waited for as long as this tab's own (INFLIGHT_WAIT).
+    expect(tabs.SIBLING_RENEWAL_LAPSE).toBe(sdk.INFLIGHT_WAIT)
   })
 })

@@ -38,8 +38,8 @@ function refresherFake() {
 
 /** Every schedule a test made: disposed after it, so none hears the next test's page events. */
 const made: Schedule[] = []
-function start(session: Session, refresher: Refresher): Schedule {
-  const created = createSchedule(session, refresher)
+function start(session: Session, refresher: Refresher, used = true): Schedule {
+  const created = createSchedule(session, refresher, used)
   made.push(created)
   return created
 }
@@ -64,6 +64,18 @@ describe('createSchedule', () => {
     await vi.advanceTimersByTimeAsync(1)
     expect(refresh).toHaveBeenCalledTimes(1)
     schedule.dispose()
+  })
+
+  it('never renews a token no API is called with: every API has a resource of its own', async () => {
+    const { refresher, refresh } = refresherFake()
+    const schedule = start(active(60_000, 60_000), refresher, false)
+    schedule.update()
+    await vi.advanceTimersByTimeAsync(600_000)
+    expect(refresh).not.toHaveBeenCalled()
+    // The same session with an API that uses the token renews it.
+    start(active(60_000, 60_000), refresher).update()
+    await vi.advanceTimersByTimeAsync(60_000)
+    expect(refresh).toHaveBeenCalledTimes(1)
   })
 
   it('keeps a short-lived token’s jitter within a twentieth of its lifetime', async () => {
