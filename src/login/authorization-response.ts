@@ -1,4 +1,5 @@
 import { LoginError, SessionExpiredError, TokenEndpointError } from '../errors.js'
+import type { StoredSession } from '../storage.js'
 import { failureFromResponse } from '../token-failure.js'
 import { readJson } from '../transport.js'
 import { type Attempt, createAttempts } from './attempts.js'
@@ -43,15 +44,19 @@ export async function completeSignIn(
   if (error !== undefined) throw new LoginError(error, read('error_description'))
   const code = read('code')
   if (code === undefined) throw new LoginError('missing_code', 'the response carries no code')
-  const exchange = await conversation.exchangeCode(
-    {
-      code,
-      redirect_uri: attempt.redirectUri,
-      client_id: options.clientId,
-      code_verifier: attempt.verifier,
-    },
-    attempt.jkt,
-  )
+  // RFC 8707 §2.2: when every API has a resource of its own, the code buys the first one's token
+  // (the session's own token is then that one); otherwise the server's default, for the APIs
+  // without a resource, and the others' come with their first call.
+  const resource =
+    options.resources.length === options.apiOrigins.size ? options.resources[0] : undefined
+  const form: Record<string, string> = {
+    code,
+    redirect_uri: attempt.redirectUri,
+    client_id: options.clientId,
+    code_verifier: attempt.verifier,
+  }
+  if (resource !== undefined) form.resource = resource
+  const exchange = await conversation.exchangeCode(form, attempt.jkt)
   if (!exchange.response.ok) {
     // What the server might quote back and must not reach the app: the code and the verifier.
     const failure = failureFromResponse(exchange, {
@@ -68,7 +73,15 @@ export async function completeSignIn(
     throw failure
   }
   const parsed = parse(readJson(exchange, 'token endpoint'), Date.now(), undefined, options.dpop)
-  const stored = attempt.jkt === undefined ? parsed : { ...parsed, jkt: attempt.jkt }
+  // The first resource's entry: the session's access token, without what only the session holds.
+  const { refreshToken, refreshExpiresAt, idToken, ...access } = parsed.tokens
+  const stored: StoredSession = {
+    ...parsed,
+    ...(attempt.jkt !== undefined && { jkt: attempt.jkt }),
+    ...(resource !== undefined && {
+      resources: { [resource]: { tokens: access, lifetime: parsed.lifetime } },
+    }),
+  }
   if (attempt.nonce !== undefined) {
     validateIdToken(stored.tokens.idToken, {
       issuer: options.issuer,

@@ -213,7 +213,14 @@ describe('DPoP and a token per API, signing in at oidc-provider', () => {
         error: 'use_dpop_nonce',
         nonceAnswered: true,
       },
-      { grantType: 'authorization_code', proof: true, proofNonce: true, status: 200 },
+      // RFC 8707 §2.2: every API has a resource of its own, so the code buys the first one's token.
+      {
+        grantType: 'authorization_code',
+        proof: true,
+        proofNonce: true,
+        status: 200,
+        resource: rs1.audience,
+      },
     ])
     expect(exchange[1]?.tokenType).toBe('DPoP')
     expect(app.provider.counters()).toMatchObject({
@@ -223,8 +230,8 @@ describe('DPoP and a token per API, signing in at oidc-provider', () => {
       tokenErrors: { use_dpop_nonce: 1 },
     })
 
-    // Each API: its token comes from the refresh token with its `resource`; its first call is
-    // challenged for a nonce and sent again once with it.
+    // Each API: its token comes from the code exchange (the first) or the refresh token with its
+    // `resource`; its first call is challenged for a nonce and sent again once with it.
     for (const api of app.apis) {
       const me = await tab.run((hooks, origin) => hooks.call({ origin }), api.url)
       expect(me).toEqual({
@@ -268,18 +275,17 @@ describe('DPoP and a token per API, signing in at oidc-provider', () => {
         },
       ])
     }
-    // The provider's nonce, learnt at the code exchange, went with each resource's refresh.
+    // The provider's nonce, learnt at the code exchange, went with the second resource's refresh.
     expect(wire.token.slice(2)).toMatchObject([
-      { grantType: 'refresh_token', resource: rs1.audience, proofNonce: true, status: 200 },
       { grantType: 'refresh_token', resource: rs2.audience, proofNonce: true, status: 200 },
     ])
-    expect(wire.token.slice(2).map((request) => request.tokenType)).toEqual(['DPoP', 'DPoP'])
+    expect(wire.token.slice(2).map((request) => request.tokenType)).toEqual(['DPoP'])
     // One key signed every proof, and it is the key of dpop_jkt.
     const keys = Object.keys(wire.proofKeys)
     expect(keys).toHaveLength(1)
     expect(await calculateJwkThumbprint(JSON.parse(keys[0] as string))).toBe(jkt)
     expect(app.provider.counters()).toMatchObject({
-      tokenRequests: { authorization_code: 2, refresh_token: 2 },
+      tokenRequests: { authorization_code: 2, refresh_token: 1 },
       tokenErrors: { use_dpop_nonce: 1 },
       refreshTokenReuses: 0,
       grantsRevoked: {},
@@ -318,7 +324,9 @@ describe('DPoP and a token per API, signing in at oidc-provider', () => {
       },
       [rs1.audience, rs2.audience],
     )
-    expect(new Set(tokens).size).toBe(3)
+    // The code bought the first API's token, which is also the session's own (RFC 8707 §2.2).
+    expect(tokens[0]).toBe(tokens[1])
+    expect(new Set(tokens).size).toBe(2)
 
     for (const api of app.apis) {
       const echo = await tab.run(
@@ -352,8 +360,8 @@ describe('DPoP and a token per API, signing in at oidc-provider', () => {
     const presented = wire
       .filter((request) => request.grantType === 'refresh_token' && request.status === 200)
       .map((request) => request.refreshToken)
-    expect(presented).toHaveLength(3)
-    expect(new Set(presented).size).toBe(3)
+    expect(presented).toHaveLength(2)
+    expect(new Set(presented).size).toBe(2)
     // The APIs' tokens outlive the session's renewal, on the same key.
     for (const api of app.apis) {
       expect(await tab.run((hooks, origin) => hooks.call({ origin }), api.url)).toMatchObject({
@@ -362,7 +370,7 @@ describe('DPoP and a token per API, signing in at oidc-provider', () => {
       })
     }
     expect(app.provider.counters()).toMatchObject({
-      tokenRequests: { refresh_token: 3 },
+      tokenRequests: { refresh_token: 2 },
       refreshTokenReuses: 0,
       grantsRevoked: {},
     })

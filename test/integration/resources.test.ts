@@ -469,6 +469,37 @@ describe('sign-in with resources', () => {
     expect(await statusOf(auth, `${API_ORIGIN}/me`)).toBe(200)
     expect(mock.counters.tokenByResource).toEqual({ [ORDERS_RESOURCE]: 1, [BILLING_RESOURCE]: 1 })
   })
+
+  it('redeems the code for the first API’s token when every API has a resource of its own', async () => {
+    const navigations: string[] = []
+    vi.spyOn(window.location, 'assign').mockImplementation((url: string | URL) => {
+      navigations.push(String(url))
+    })
+    const auth = create({
+      authorizationEndpoint: mock.endpoints.authorization,
+      redirectUri: '/callback',
+      scope: 'openid profile offline_access',
+      apiOrigins: [
+        { origin: ORDERS, resource: ORDERS_RESOURCE },
+        { origin: BILLING, resource: BILLING_RESOURCE },
+      ],
+    })
+    const forms = recordTokenForms()
+
+    await auth.login()
+    await auth.handleRedirect(mock.authorize(navigations.at(-1) as string))
+    // RFC 8707 §2.2: the code exchange names the first resource; its token is the session's.
+    expect((await forms.read()).map((form) => form.get('resource'))).toEqual([ORDERS_RESOURCE])
+    expect(mock.introspect(auth.tokens?.accessToken ?? '').resource).toBe(ORDERS_RESOURCE)
+
+    expect(await statusOf(auth, `${ORDERS}/me`)).toBe(200)
+    expect(mock.counters.token).toBe(1)
+    expect(await statusOf(auth, `${BILLING}/me`)).toBe(200)
+    expect((await forms.read()).map((form) => form.get('resource'))).toEqual([
+      ORDERS_RESOURCE,
+      BILLING_RESOURCE,
+    ])
+  })
 })
 
 describe('resource tokens in storage', () => {
