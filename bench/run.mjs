@@ -15,20 +15,26 @@
 //     each (bench/fault-scenarios.mjs, which runs bench/fault-scenarios.bench-run.ts in vitest)
 //  h) sign-in round trip against oidc-provider in Chromium, by redirect and by popup
 //     (bench/sign-in.mjs)
+//  i) DPoP cost per API call in Chromium: native fetch, auth.fetch of a Bearer client and of a DPoP
+//     client against a loopback API, interleaved; then the SDK's own cost per call, Bearer against
+//     DPoP, against a fetch stub, and the raw cost of the proof's ECDSA P-256 signature
+//     (bench/dpop.mjs)
 //
 // It measures the built package (dist/) through its public name, as an app would import it, and
 // rebuilds first when dist/ is missing or older than the sources. The machine it runs on may be
 // shared: timings are interleaved and summarised by medians, with their spread over rounds.
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { createServer } from 'node:http'
 import { basename } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { benchCrossTab } from './cross-tab.mjs'
 import { lazyChunks, staticGraph } from './dist-chunks.mjs'
 import { distIsFresh, root } from './dist-freshness.mjs'
+import { benchDpop } from './dpop.mjs'
 import { benchFaults } from './fault-scenarios.mjs'
 import { createFloorFetch } from './floor-fetch.mjs'
+import { listen } from './loopback.mjs'
+import { fmt, interleave, median, spread, timed } from './measure.mjs'
 import { benchSignIn } from './sign-in.mjs'
 
 const OVERHEAD = { rounds: 20, requests: 400, warmup: 400, target: 1.03 }
@@ -50,30 +56,7 @@ if (!distIsFresh()) {
 // Self-reference through the exports map: exactly what `import … from 'freshtoken'` loads.
 const { createTokenClient } = await import('freshtoken')
 
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = sorted.length >> 1
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-}
 const verdict = (ok) => (ok ? 'meets target' : 'MISSES target')
-const fmt = (value, digits = 3) => value.toFixed(digits)
-
-/** Starts a node:http server on 127.0.0.1 with an OS-chosen port. */
-async function listen(handler) {
-  const server = createServer(handler)
-  // A deep backlog so 1,000 simultaneous connects are not dropped into SYN retries.
-  await new Promise((resolve) =>
-    server.listen({ host: '127.0.0.1', port: 0, backlog: 4_096 }, resolve),
-  )
-  const { port } = server.address()
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    close: () => {
-      server.closeAllConnections()
-      return new Promise((resolve) => server.close(resolve))
-    },
-  }
-}
 
 /** A tiny JSON API that accepts only the access tokens `isValid` approves (RFC 6750 §2.1). */
 function startApi(isValid) {
@@ -133,36 +116,6 @@ function startTokenServer(delayMs) {
   return server.then((listening) => ({ ...listening, state, issue }))
 }
 
-/** The same work as native fetch: a 200 with a JSON body read to the end. */
-async function timed(call) {
-  const start = performance.now()
-  const response = await call()
-  await response.json()
-  const elapsed = performance.now() - start
-  if (response.status !== 200) throw new Error(`API answered ${response.status}`)
-  return elapsed
-}
-
-/**
- * Runs every variant once per slot, in an order shuffled anew for each slot, so drift from GC, JIT,
- * CPU frequency or a busy neighbour hits each alike and no variant always follows the same one
- * (whose leftovers, such as a connection not yet back in the pool, it would inherit). Every call
- * goes through the same `measure`, so no variant gets a call site of its own to be optimised for.
- */
-async function interleave(variants, slots, measure) {
-  const names = Object.keys(variants)
-  const samples = Object.fromEntries(names.map((name) => [name, []]))
-  for (let slot = 0; slot < slots; slot += 1) {
-    const order = [...names]
-    for (let i = order.length - 1; i > 0; i -= 1) {
-      const j = Math.floor(Math.random() * (i + 1))
-      ;[order[i], order[j]] = [order[j], order[i]]
-    }
-    for (const name of order) samples[name].push(await measure(variants[name]))
-  }
-  return samples
-}
-
 /** The four ways of calling the API that a) compares, by name, and how the output calls them. */
 const VARIANTS = {
   native: 'native fetch',
@@ -212,18 +165,6 @@ function overheadVariants(fetch, origin, token) {
       authHeaders: () => auth.fetch(url, { headers: own }),
     },
   }
-}
-
-const quartiles = (values) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const at = (q) => sorted[Math.round(q * (sorted.length - 1))]
-  return [at(0.25), at(0.75)]
-}
-/** `min to max, middle half q1 to q3` of per-round values. */
-const spread = (values, digits) => {
-  const [q1, q3] = quartiles(values)
-  const f = (value) => fmt(value, digits)
-  return `${f(Math.min(...values))} to ${f(Math.max(...values))}, middle half ${f(q1)} to ${f(q3)}`
 }
 
 /** a) time per request against a loopback API: native fetch, the floor, auth.fetch. */
@@ -497,4 +438,5 @@ await part('c', benchSize)
 await part('d', benchCrossTab, 1)
 await part('e', benchFaults)
 await part('h', benchSignIn, 1)
+await part('i', benchDpop)
 console.log(`\ndone in ${fmt((performance.now() - started) / 1000, 1)} s`)

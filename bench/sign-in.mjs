@@ -13,6 +13,7 @@ import { existsSync } from 'node:fs'
 import { registerHooks } from 'node:module'
 import { pathToFileURL } from 'node:url'
 import { distIsFresh, root } from './dist-freshness.mjs'
+import { percentile } from './measure.mjs'
 
 const SCENARIO = {
   /** Measured logins of each kind, after one warm-up login of each. */
@@ -37,12 +38,6 @@ function resolveTypeScriptSpecifiers() {
       }
     },
   })
-}
-
-/** The value at rank ceil(q * n) of the sorted values (nearest rank). */
-function percentile(values, q) {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]
 }
 
 const summary = (times) =>
