@@ -2,7 +2,7 @@
 // (see auth-fetch.ts), or at once by a client with DPoP or resource indicators. It imports only
 // public error classes from the main bundle; what else it needs is passed in.
 import type { Dpop } from './dpop/dpop.js'
-import type { FetchFunction, ResolvedOptions } from './options.js'
+import type { ResolvedOptions } from './options.js'
 import type { Refresher } from './refresh.js'
 import { FIRST_BREAKER_PAUSE, MAX_BREAKER_PAUSE } from './rejection-breaker.js'
 import type { RejectionPolicy } from './rejection-policy.js'
@@ -87,13 +87,19 @@ export function createApiFetch(
   dpop?.().catch(() => undefined)
   /** The resources' tokens, a chunk of their own for clients with resource indicators. */
   let perResource: ResourceTokens | undefined
-  const resources = options.resources.length
-    ? import('./resource-tokens.js').then(
-        ({ createResourceTokens }) =>
-          (perResource ??= createResourceTokens(options.resources, refresher, renewal)),
-      )
-    : undefined
-  resources?.catch(() => undefined)
+  let loadingResources: Promise<ResourceTokens> | undefined
+  /** Loads them once (again after a failed load: the page's own server was out of reach). */
+  const resources = () =>
+    (loadingResources ??= import('./resource-tokens.js').then(
+      ({ createResourceTokens }) =>
+        (perResource ??= createResourceTokens(options.resources, refresher, renewal)),
+      (error: unknown) => {
+        loadingResources = undefined
+        throw error
+      },
+    ))
+  // Loaded at once: they renew the resources' tokens before they expire.
+  if (options.resources.length) resources().catch(() => undefined)
   /** The 401 policy of each resource (`''`: the session's own token), loaded at its first 401. */
   const policies = new Map<string, Promise<RejectionPolicy>>()
   const loaded = new Map<string, RejectionPolicy>()
@@ -109,7 +115,7 @@ export function createApiFetch(
     asked?: Promise<string>,
   ) {
     if (resource !== undefined) {
-      return (await (resources as Promise<ResourceTokens>)).tokens(resource, signal)
+      return (await resources()).tokens(resource, signal)
     }
     const token = await (asked ?? refresher.getAccessToken(signal))
     const own = session.active()?.tokens
@@ -120,11 +126,15 @@ export function createApiFetch(
    * Renews the token of `resource` until it is another than the one rejected: one renewal, or a
    * few when renewals of other resources moved the session on first.
    */
-  async function renewFor(resource: string | undefined, rejected: string | undefined) {
-    if (resource !== undefined) return (perResource as ResourceTokens).renew(resource, rejected)
+  async function renewFor(
+    resource: string | undefined,
+    rejected: string | undefined,
+    signal: AbortSignal | null | undefined,
+  ) {
+    if (resource !== undefined) return (await resources()).renew(resource, rejected)
     let renewed: TokenSet
     let rounds = 0
-    do renewed = await refresher.refresh()
+    do renewed = await refresher.refresh(signal)
     while (renewed.accessToken === rejected && ++rounds < 4)
     return renewed
   }
@@ -139,7 +149,7 @@ export function createApiFetch(
           events,
           refresh: (signal) => {
             signal?.throwIfAborted()
-            return renewFor(resource, current(resource)?.accessToken)
+            return renewFor(resource, current(resource)?.accessToken, signal)
           },
           current: () => current(resource)?.accessToken,
           pauseFor: (trips) => exponentialPause(trips, FIRST_BREAKER_PAUSE, MAX_BREAKER_PAUSE),

@@ -82,11 +82,13 @@ export function createResourceTokens(
   renewal: RenewalParts,
 ): ResourceTokens {
   const { session, events } = renewal
-  const server = import('./token-server.js')
-  server.then(
-    ({ takeTurns }) => takeTurns(renewal),
-    () => undefined,
-  )
+  let loading: Promise<typeof import('./token-server.js')> | undefined
+  /** The renewal's code, loaded once (again after a failed load). */
+  const server = () =>
+    (loading ??= import('./token-server.js').catch((error: unknown) => {
+      loading = undefined
+      throw error
+    }))
   const inflight = new Map<string, Promise<StoredSession>>()
   const entryOf = (resource: string) => {
     const resources = session.active()?.resources
@@ -108,9 +110,11 @@ export function createResourceTokens(
       // The session as it is now is the one to renew: a sibling's renewal this one waits for
       // below moves it on, and then nothing is left to renew (each tab's timer fires alike).
       const from = session.generation
-      renewing = server
+      renewing = server()
         .then(
-          async ({ renew }) => {
+          async ({ renew, takeTurns }) => {
+            // From now on every renewal of the session waits for the one before it in this tab.
+            takeTurns(renewal)
             // The session's own renewal in flight goes first: both rotate the refresh token.
             await refresher.settled()
             return renew(renewal, from, resource)

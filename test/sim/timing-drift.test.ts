@@ -2,7 +2,8 @@
 /**
  * The simulator's recovery window (options.ts) is built from the SDK's time budgets: when the
  * core changes one of them, this test says which constant of the simulator to update. It reads
- * src/timing.ts directly, the one place the SDK keeps its budgets.
+ * the SDK's budgets where they are kept: src/timing.ts for the main bundle, and the chunks' own
+ * (src/renewal.ts, src/cross-tab/timing.ts).
  */
 import { describe, expect, it } from 'vitest'
 import * as tabs from '../../src/cross-tab/timing.js'
