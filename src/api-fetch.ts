@@ -71,6 +71,8 @@ export function createApiFetch(
   requestUrl: (input: RequestInfo | URL) => URL | undefined,
 ): ApiFetch {
   const { session, events, traffic } = renewal
+  /** DPoP or resource indicators: a call's URL decides its token and its proof. */
+  const extended = options.dpop || options.resources.length > 0
   let proving: Promise<Dpop> | undefined
   /** The prover, loaded once (again after a failed load); `undefined` without `dpop: true`. */
   const dpop = options.dpop
@@ -108,18 +110,17 @@ export function createApiFetch(
   const current = (resource: string | undefined): TokenSet | undefined =>
     resource === undefined ? session.active()?.tokens : perResource?.current(resource)
 
-  /** The tokens to send to `resource`, renewed first when needed (`asked`: already asked for). */
-  async function tokensFor(
+  /**
+   * The access token to send to `resource` (the session's own without one), renewed first when
+   * needed; `asked` is the session's token the caller already asked for.
+   */
+  async function tokenFor(
     resource: string | undefined,
-    signal?: AbortSignal | null,
+    signal: AbortSignal | null | undefined,
     asked?: Promise<string>,
-  ) {
-    if (resource !== undefined) {
-      return (await resources()).tokens(resource, signal)
-    }
-    const token = await (asked ?? refresher.getAccessToken(signal))
-    const own = session.active()?.tokens
-    return own?.accessToken === token ? own : ({ accessToken: token } as TokenSet)
+  ): Promise<string> {
+    if (resource === undefined) return asked ?? refresher.getAccessToken(signal)
+    return (await (await resources()).tokens(resource, signal)).accessToken
   }
 
   /**
@@ -173,58 +174,66 @@ export function createApiFetch(
   function prepare(input: RequestInfo | URL, init: RequestInit | undefined) {
     const request = input instanceof Request ? input : undefined
     const body = init?.body
+    const given = init?.headers ?? request?.headers
     const template =
       body != null || (request !== undefined && request.body !== null)
         ? new Request(input, init)
         : undefined
-    // A bodiless call's URL and method as fetch reads them, without building a Request for it.
-    const given = init?.method ?? request?.method ?? 'GET'
-    const target = requestUrl(template ?? input) as URL
-    const method =
-      template?.method ??
-      (/^(delete|get|head|options|post|put)$/i.test(given) ? given.toUpperCase() : given)
+    // The URL as fetch resolves it, read only where it decides something: the resource, `htu`.
+    const target = extended ? (requestUrl(template ?? input) as URL) : undefined
     return {
       input,
       init,
       template,
-      url: target.href,
-      method,
-      headers: init?.headers ?? request?.headers,
-      resource: options.apiOrigins.get(target.origin)?.resource,
+      target,
+      // One object for every attempt: fetch copies the headers when it is called.
+      headers: given && new Headers(given),
+      resource: target && options.apiOrigins.get(target.origin)?.resource,
       signal: init?.signal ?? request?.signal,
       replayable: !(body instanceof ReadableStream),
     }
   }
   type Call = ReturnType<typeof prepare>
 
+  /** The method of `call` as fetch sends it (it upper-cases the standard ones only): `htm`. */
+  function methodOf({ input, init, template }: Call): string {
+    const given = template?.method ?? init?.method ?? (input as Request).method ?? 'GET'
+    return /^(delete|get|head|options|post|put)$/i.test(given) ? given.toUpperCase() : given
+  }
+
   /** Sends `call` with `token`, and once more if the API asks for a new DPoP nonce (§9). */
   async function attempt(call: Call, token: string): Promise<Response> {
-    const { template, url, resource, replayable } = call
+    const { template, target, resource, replayable } = call
     const held = current(resource)
-    const type = held?.accessToken === token ? held.tokenType : dpop ? 'DPoP' : 'Bearer'
-    const prover = await dpop?.()
-    const bound = type === 'DPoP' ? prover : undefined
+    const prover = dpop && (await dpop())
+    // A token the server did not bind (it answered Bearer) goes without a proof.
+    const bound =
+      prover && (held?.accessToken === token ? held.tokenType : 'DPoP') === 'DPoP'
+        ? prover
+        : undefined
     for (let nonceRetry = false; ; nonceRetry = true) {
       const request = template && replayable ? template.clone() : template
-      const own: Record<string, string> = {
-        authorization: `${bound ? 'DPoP' : 'Bearer'} ${token}`,
-      }
-      if (bound) own.dpop = await bound.proof(call.method, url, token)
+      const authorization = `${bound ? 'DPoP' : 'Bearer'} ${token}`
+      const proof = bound && (await bound.proof(methodOf(call), (target as URL).href, token))
       // The call's own headers with these set; a plain object when it has none, the cheapest
       // form for fetch.
-      const headers = request?.headers ?? (call.headers && new Headers(call.headers))
-      for (const [name, value] of Object.entries(own)) headers?.set(name, value)
+      const headers = request?.headers ?? call.headers
+      headers?.set('authorization', authorization)
+      if (proof) headers?.set('dpop', proof)
       traffic.pending++
       let response: Response
       try {
         response = await (request
           ? options.fetch(request)
-          : options.fetch(call.input, { ...call.init, headers: headers || own }))
+          : options.fetch(call.input, {
+              ...call.init,
+              headers: headers || (proof ? { authorization, dpop: proof } : { authorization }),
+            }))
       } finally {
         traffic.done()
       }
       if (
-        !prover?.learn(url, response) ||
+        !prover?.learn((target as URL).href, response) ||
         nonceRetry ||
         !replayable ||
         response.status !== 401 ||
@@ -263,8 +272,8 @@ export function createApiFetch(
   ) {
     const call = prepare(input, init)
     // A call that brings its own credentials is the app's business.
-    if (new Headers(call.headers).has('authorization')) return options.fetch(input, init)
-    const token = (await tokensFor(call.resource, call.signal, asked)).accessToken
+    if (call.headers?.has('authorization')) return options.fetch(input, init)
+    const token = await tokenFor(call.resource, call.signal, asked)
     const response = await attempt(call, token)
     if (response.status === 401) return respond(call, response, token)
     loaded.get(call.resource ?? '')?.accepted()
@@ -290,7 +299,7 @@ export function createApiFetch(
       if (!options.resources.includes(resource)) {
         throw new TypeError('"resource" must be the resource of an "apiOrigins" entry')
       }
-      return (await tokensFor(resource, signal)).accessToken
+      return tokenFor(resource, signal)
     },
     dpop: () => (dpop as () => Promise<Dpop>)(),
     dispose: () => perResource?.dispose(),
