@@ -233,7 +233,7 @@ export function createApiFetch(
         traffic.done()
       }
       if (
-        !prover?.learn((target as URL).href, response) ||
+        !prover?.learn((target as URL).href, response, proof || undefined) ||
         nonceRetry ||
         !replayable ||
         response.status !== 401 ||

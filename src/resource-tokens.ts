@@ -1,7 +1,7 @@
 // The chunk of clients with resource indicators (RFC 8707), loaded with the general path of
 // `auth.fetch` (api-fetch.ts). It imports only public error classes from the main bundle; what
 // else it needs is passed in.
-import { SessionExpiredError, TokenEndpointUnavailableError } from './errors.js'
+import { NoSessionError, SessionExpiredError, TokenEndpointUnavailableError } from './errors.js'
 import type { Refresher } from './refresh.js'
 import type { RenewalParts } from './renewal.js'
 import type { StoredSession } from './storage.js'
@@ -43,6 +43,14 @@ function isUsable(entry: unknown): entry is StoredSession {
     (expiresAt === undefined || typeof expiresAt === 'number')
   )
 }
+
+/**
+ * How long a resource's renewal waits for a renewal of the session in flight first (the session's
+ * own, here or in a sibling tab): as long as a call waits for one (`INFLIGHT_WAIT` in timing.ts;
+ * test/sim/timing-drift.test.ts checks they agree). A sibling that went silent mid-renewal (it
+ * crashed, froze or was disposed) must not hold this tab's renewals for ever.
+ */
+export const SESSION_RENEWAL_WAIT = 5_000
 
 /** How often a call tries to get a resource's token while other renewals move the session on. */
 const MAX_ROUNDS = 4
@@ -89,6 +97,13 @@ export function createResourceTokens(
       loading = undefined
       throw error
     }))
+  // From now on every renewal of the session, its own too, waits for the one before it in this
+  // tab: a resource's renewal that stops waiting for a silent sibling must still never run
+  // beside this tab's own.
+  server().then(
+    ({ takeTurns }) => takeTurns(renewal),
+    () => undefined,
+  )
   const inflight = new Map<string, Promise<StoredSession>>()
   const entryOf = (resource: string) => {
     const resources = session.active()?.resources
@@ -97,11 +112,32 @@ export function createResourceTokens(
   }
   const left = (tokens: TokenSet) => (tokens.expiresAt ?? Infinity) - Date.now()
 
-  /** Starts the renewal of `resource`'s token, or joins the one in flight. */
+  /** Waits for a renewal of the session in flight, at most {@link SESSION_RENEWAL_WAIT}. */
+  async function sessionRenewalSettled(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    await Promise.race([
+      refresher.settled(),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, SESSION_RENEWAL_WAIT)
+      }),
+    ])
+    clearTimeout(timer)
+  }
+
+  /**
+   * Starts the renewal of `resource`'s token, or joins the one in flight. Never throws: without a
+   * session it rejects with that error (no_session, session_expired).
+   */
   function renewResource(resource: string): Promise<StoredSession> {
     let renewing = inflight.get(resource)
     if (renewing === undefined) {
-      const stored = session.current()
+      const { state } = session
+      if (state.status !== 'active') {
+        return Promise.reject(
+          state.status === 'expired' ? new SessionExpiredError() : new NoSessionError(),
+        )
+      }
+      const { stored } = state
       if (!refresher.canRenew(stored.tokens)) {
         return Promise.reject(new SessionExpiredError('No refresh token to get a resource token'))
       }
@@ -113,10 +149,9 @@ export function createResourceTokens(
       renewing = server()
         .then(
           async ({ renew, takeTurns }) => {
-            // From now on every renewal of the session waits for the one before it in this tab.
             takeTurns(renewal)
             // The session's own renewal in flight goes first: both rotate the refresh token.
-            await refresher.settled()
+            await sessionRenewalSettled()
             return renew(renewal, from, resource)
           },
           () => {
@@ -171,12 +206,18 @@ export function createResourceTokens(
     timer = setTimeout(
       () => {
         if (wait > MAX_TIMER) schedule()
-        else renewResource(next).catch(() => undefined)
+        // A session that ended meanwhile has nothing to renew.
+        else if (session.active()) renewResource(next).catch(() => undefined)
       },
       Math.max(0, Math.min(wait, MAX_TIMER)),
     )
   }
-  const stop = events.on('tokens', schedule)
+  const stops = [
+    events.on('tokens', schedule),
+    // The end of the session stops the timer: nothing is left to renew.
+    events.on('logout', () => clearTimeout(timer)),
+    events.on('expired', () => clearTimeout(timer)),
+  ]
   schedule()
 
   return {
@@ -194,7 +235,7 @@ export function createResourceTokens(
       return renewed
     },
     dispose() {
-      stop()
+      for (const stop of stops) stop()
       clearTimeout(timer)
     },
   }

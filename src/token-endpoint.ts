@@ -104,19 +104,19 @@ export function createTokenConversation(
    */
   async function post(url: string, form: Record<string, string>, prove: boolean, jkt?: string) {
     const prover = prove ? await dpop?.() : undefined
-    const once = async () =>
-      request(url, {
+    let proof: string | undefined
+    const once = async () => {
+      proof = await prover?.proof('POST', url, undefined, jkt)
+      return request(url, {
         method: 'POST',
         body: new URLSearchParams(form),
-        headers: {
-          accept: 'application/json',
-          ...(prover && { dpop: await prover.proof('POST', url, undefined, jkt) }),
-        },
+        headers: { accept: 'application/json', ...(proof && { dpop: proof }) },
         // A refresh token must never be served from or written to a cache.
         cache: 'no-store',
       })
+    }
     const first = await once()
-    return prover?.learn(url, first.response) &&
+    return prover?.learn(url, first.response, proof) &&
       first.response.status === 400 &&
       errorCode(first) === 'use_dpop_nonce'
       ? once()

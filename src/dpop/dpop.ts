@@ -14,11 +14,23 @@ export interface Dpop {
   proof(method: string, url: string, accessToken?: string, jkt?: string): Promise<string>
   /**
    * Keeps the `DPoP-Nonce` a response carries (§8 at the token endpoint, §9 at an API), for the
-   * next proof to that origin. Returns whether the nonce is new.
+   * next proof to that origin. Returns whether it is another nonce than the one `sent` (the
+   * request's proof) carried, or without a proof, than the one known: a retry with it can succeed.
+   * Calls made at once all meet the same new nonce, and each may retry with it.
    */
-  learn(url: string, response: Response): boolean
+  learn(url: string, response: Response, sent?: string): boolean
   /** A new key for a sign-in (§10); resolves to its thumbprint, the `dpop_jkt`. */
   renewKey(): Promise<string>
+}
+
+/** The `nonce` claim of a proof this module made, if any. */
+function nonceIn(proof: string): unknown {
+  try {
+    const payload = (proof.split('.')[1] ?? '').replace(/-/g, '+').replace(/_/g, '/')
+    return JSON.parse(atob(payload)).nonce
+  } catch {
+    return undefined
+  }
 }
 
 /** base64url of a JSON value's UTF-8 bytes. */
@@ -107,14 +119,14 @@ export function createDpop(name: string, session: Session, events: Emitter): Dpo
       )
       return `${input}.${base64url(signature)}`
     },
-    learn(url, response) {
+    learn(url, response, sent) {
       const nonce = response.headers.get('dpop-nonce')
       const { origin } = new URL(url)
       // A nonce is 1*NQCHAR (§8.1): printable ASCII without `"` or `\`.
       if (nonce === null || !/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(nonce)) return false
-      const known = nonces.get(origin) === nonce
+      const before = sent === undefined ? nonces.get(origin) : nonceIn(sent)
       nonces.set(origin, nonce)
-      return !known
+      return nonce !== before
     },
     async renewKey() {
       const key = await store.renew()

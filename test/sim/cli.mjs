@@ -129,6 +129,13 @@ async function main() {
       `documented limit (a rotation whose answer reached no tab): ${totals.limitLostAnswer ?? 0} lost answers, ${totals.limitCrashedRequest ?? 0} late requests of crashed tabs`,
     )
   }
+  const slowest = results
+    .flatMap((shard) => shard?.slowest ?? [])
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 5)
+  if (slowest.length > 0) {
+    console.log(`slowest seeds: ${slowest.map(([seed, ms]) => `${seed} (${ms} ms)`).join(', ')}`)
+  }
   for (const [bug, seeds] of Object.entries(known)) {
     console.log(`known bug ${bug}: ${seeds.length} seed(s), e.g. ${seeds.slice(0, 8).join(' ')}`)
   }

@@ -18,6 +18,9 @@ const CASES: [number, Partial<SimOptions>][] = [
   [6, { storage: 'local', chaos: 'wild', faults: 'mixed' }],
   [7, { messages: 'slow', tabs: 8 }],
   [8, { storage: 'session', faults: 'lossy', latency: 'slow', lifetime: 60_000 }],
+  // DPoP (the fake WebCrypto and IndexedDB, webcrypto.ts) and resource indicators.
+  [3, { dpop: true, resources: 2 }],
+  [9, { dpop: true, resources: 0, latency: 'slow', lifetime: 60_000 }],
 ]
 
 describe('the simulator', () => {
@@ -47,6 +50,21 @@ describe('the simulator', () => {
       const result = await runSeed(seed, {}, { strict: true, trace: false })
       for (const v of [...result.violations, ...result.known]) {
         if (v.startsWith('[attribution]')) misattributed.push(`seed ${seed}: ${v}`)
+      }
+    }
+    expect(misattributed).toEqual([])
+  })
+
+  it("runs every step's work within the step with DPoP and resource indicators", async () => {
+    // The proofs' WebCrypto and the keys' IndexedDB are the simulator's (webcrypto.ts): settled
+    // within the step. Node's own would settle from its thread pool, between steps.
+    const misattributed: string[] = []
+    for (let seed = 300; seed < 320; seed++) {
+      const options = { dpop: true, resources: 2 }
+      const result = await runSeed(seed, options, { strict: true, trace: false })
+      for (const v of [...result.violations, ...result.known]) {
+        if (v.startsWith('[attribution]') || v.startsWith('[model]'))
+          misattributed.push(`seed ${seed}: ${v}`)
       }
     }
     expect(misattributed).toEqual([])

@@ -1,6 +1,7 @@
 /**
  * The globals a seed replaces while it runs, restored afterwards: timers, both clocks,
- * `Math.random` (the SDK's jitter), `crypto.getRandomValues` (the mock's token values), and the
+ * `Math.random` (the SDK's jitter), `crypto.getRandomValues` (the mock's token values),
+ * `crypto.subtle` and `indexedDB` (DPoP keys and proofs, see webcrypto.ts), and the
  * per-tab browser globals the SDK reads (`BroadcastChannel`, `navigator.locks`, window listeners,
  * `document`, Web Storage). The browser globals are getters that answer for the context whose step
  * is running, so a tab's client, created and run in that tab's steps, only ever sees its own tab.
@@ -21,6 +22,10 @@ export interface GlobalsSource {
   /** `crypto.getRandomValues()` */
   readonly bytes: Random
   readonly localStorage: SimStorage
+  /** `crypto.subtle`: deterministic and settled within the step (see webcrypto.ts). */
+  readonly subtle: SubtleCrypto
+  /** `indexedDB`: the browser's, one per seed (see webcrypto.ts). */
+  readonly indexedDB: IDBFactory
   readonly origin: string
   /** The page of the context whose step runs, `undefined` for the world. */
   pageOf(context: Context | undefined): TabGlobals | undefined
@@ -43,6 +48,7 @@ const REPLACED = [
   'BroadcastChannel',
   'navigator',
   'crypto',
+  'indexedDB',
   'document',
   'location',
   'localStorage',
@@ -64,7 +70,6 @@ export function installGlobals(source: GlobalsSource): () => void {
   const saved = REPLACED.map((key) => [key, Object.getOwnPropertyDescriptor(g, key)] as const)
   const realNow = Date.now
   const realRandom = Math.random
-  const realCrypto = globalThis.crypto
   const hadPerformanceNow = Object.hasOwn(performance, 'now')
 
   const tab = (what: string): TabGlobals | undefined => {
@@ -95,7 +100,7 @@ export function installGlobals(source: GlobalsSource): () => void {
   Math.random = () => source.random.next()
   // Node's crypto.getRandomValues cannot be redefined: the whole object is replaced.
   const crypto = {
-    subtle: realCrypto.subtle,
+    subtle: source.subtle,
     getRandomValues<T extends ArrayBufferView | null>(array: T): T {
       if (array) {
         source.bytes.fill(new Uint8Array(array.buffer, array.byteOffset, array.byteLength))
@@ -110,6 +115,7 @@ export function installGlobals(source: GlobalsSource): () => void {
     },
   }
   getter('crypto', () => crypto)
+  value('indexedDB', source.indexedDB)
   value(
     'BroadcastChannel',
     class BroadcastChannel {

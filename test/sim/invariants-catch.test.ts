@@ -27,6 +27,11 @@ const CASES: [Injection, string, Partial<SimOptions>][] = [
   ],
 ]
 
+/** DPoP and resource indicators (api-watch.ts). */
+const API_CASES: [Injection, string, Partial<SimOptions>][] = [
+  ['foreign-audience', '[audience]', { dpop: true, resources: 1, faults: 'none', chaos: 'calm' }],
+]
+
 /** Backend mode: the same proof for the checks that differ there (the session backend's refresh). */
 const BACKEND_CASES: [Injection, string, Partial<SimOptions>][] = [
   [
@@ -52,6 +57,17 @@ describe('every invariant', () => {
     // The injections speak the token endpoint's protocol: OAuth mode.
     const options: Partial<SimOptions> = { mode: 'oauth', ...drawn }
     const found = await firstCatch(invariant, { ...options, inject })
+    expect(found, `no seed showed ${invariant} with ${inject}`).toBeDefined()
+    const control = await runSeed(found?.seed ?? 0, options, { trace: false })
+    expect(
+      [...control.violations, ...control.known].filter((v) => v.startsWith(invariant)),
+    ).toEqual([])
+  })
+})
+
+describe('every DPoP and resource invariant', () => {
+  it.each(API_CASES)('catches %s as %s', async (inject, invariant, options) => {
+    const found = await firstCatch(invariant, { ...options, inject }, 10)
     expect(found, `no seed showed ${invariant} with ${inject}`).toBeDefined()
     const control = await runSeed(found?.seed ?? 0, options, { trace: false })
     expect(

@@ -135,6 +135,61 @@ export const KNOWN_BUGS = {
       'a call fails, lease mode, and within the lock wait before, a tab whose last lease message ' +
       'was a claim was disposed',
   },
+  'resource-timer-after-end': {
+    fixed: true,
+    title:
+      "Resource indicators: the proactive renewal timer of a resource's token (resource-tokens.ts, " +
+      "schedule()) is re-armed on 'tokens' but not cleared when the session ends; when it fires " +
+      'after a logout or an expiry, renewResource() calls session.current() synchronously, which ' +
+      'throws NoSessionError out of the timer callback (an uncaught exception in the page; its ' +
+      '.catch() is on the promise renewResource never returns). The page runs on, so the run ' +
+      'does too (seed 1 with --options \'{"dpop":true,"resources":2}\'). Fixed: renewResource() ' +
+      'rejects instead of throwing, and the end of the session clears the timer.',
+    signature:
+      "a tab's timer task throws NoSessionError or SessionExpiredError while the tab holds no " +
+      'session',
+  },
+  'nonce-retry-needs-new-nonce': {
+    fixed: true,
+    title:
+      "DPoP: an API's 401 use_dpop_nonce is retried only when its DPoP-Nonce is new to the tab " +
+      '(api-fetch.ts attempt(): `prover.learn()` returns whether the nonce is new). When several ' +
+      'calls are answered with the same new nonce (a burst in a tab that had none, or after the ' +
+      'API rotated it), the first answer teaches the nonce and only that call retries; the ' +
+      "others go to the 401 policy as rejections: a renewal of the session (or the resource's " +
+      'token), a rotation of the refresh token and a count toward the breaker, for no reason. ' +
+      'The retry should depend on the proof having carried another nonce than the challenge ' +
+      'brings (seed 3 with --options \'{"dpop":true,"resources":2}\'). Since 69fbdc8 such a ' +
+      '401 is returned to the app as it is: the call fails (seed 166, same options). Fixed: ' +
+      "learn() compares the challenge's nonce with the one the call's own proof carried.",
+    signature:
+      "a call's use_dpop_nonce challenge is followed by a request with another token (5747651), " +
+      'or ends the call with that 401 (since 69fbdc8, which returns such a 401 as it is), and ' +
+      "the challenge's nonce was the one the tab already held when the challenge reached it",
+  },
+  'resource-renewal-waits-for-silent-sibling': {
+    fixed: true,
+    title:
+      "Resource indicators: a resource's renewal first awaits refresher.settled() " +
+      "(resource-tokens.ts renewResource), which awaits a sibling's announced renewal " +
+      "(tabs.siblingRenewal(): resolved by the sibling's next 'session', 'backoff' or " +
+      "'renewing') without a bound. A sibling whose renewal ends without such a message never " +
+      "resolves it: one that finds the pause begun after its 'renewing' (exchange() throws " +
+      "`backoff.paused` without posting 'backoff'), one whose session moved on during the drain, " +
+      'one disposed, crashed or frozen meanwhile. The renewal then hangs, stays in `inflight`, ' +
+      'and every later call and getAccessToken({ resource }) for that resource joins it and never ' +
+      "settles, even after a new login. The session's own path bounds the same wait " +
+      '(settledWithin(..., INFLIGHT_WAIT)). Seed 578 with --options ' +
+      '\'{"dpop":true,"resources":2}\' (tab2 posts renewing at 32.7 s and fails on the pause; ' +
+      "tab1's data-API renewal at 37.0 s waits for ever; the probe's calls at 174 s never settle). " +
+      'Likewise a tab disposed while it waits: its channel closes, the outcome never reaches it, ' +
+      'and its pending getAccessToken({ resource }) never settles (seed 2259, default options). ' +
+      "Fixed: the wait is bounded like the session's own (SESSION_RENEWAL_WAIT = INFLIGHT_WAIT).",
+    signature:
+      "a call with a resource's token never settles, and some tab announced a renewal " +
+      "('renewing') and sent no 'session' or 'backoff' after it, or the call's tab was disposed " +
+      "while a sibling's announced renewal had no outcome yet",
+  },
 } as const
 
 /** The id of a known bug. */

@@ -23,11 +23,14 @@
  * and a tab without a session never fires 'expired'; a call must succeed while the backend's
  * session (the jar's cookie) is live and ends nowhere during the call, whether or not the tab held
  * tokens when it started (5).
+ * With DPoP or resource indicators, api-watch.ts adds the invariants 'audience', 'dpop' and
+ * 'nonce' on what the token endpoint and the APIs receive.
  * Besides: a tab never goes back to an older session; 'refresh' fires only in the tab whose
  * request brought the tokens; every call settles; the POST body replayed after a 401 is intact;
  * a token handed out was issued by the server; platform code runs only inside steps.
  */
 import { isAuthError, type TokenClient, type TokenResponse, type TokenSet } from 'freshtoken'
+import { ApiWatch } from './api-watch.js'
 import { isOpen, type KnownBug } from './known-bugs.js'
 import type { Flight } from './network.js'
 import {
@@ -81,6 +84,8 @@ export interface Call {
   readonly backendEnds: number
   /** Backend mode: logout() calls started so far, or -1 when one was in progress at the start. */
   readonly logouts: number
+  /** The resource (RFC 8707) whose token the call uses, if any. */
+  readonly resource?: string | undefined
 }
 
 /** What the monitor follows per tab between steps. */
@@ -203,6 +208,10 @@ export class Monitor {
   private readonly lastClaim = new WeakMap<Tab, { key: string; at: number; sent: number }>()
   /** Tabs whose last lease message was a claim (they claim or hold the lease). */
   private readonly leaseOpen = new WeakSet<Tab>()
+  /** Tabs that announced a renewal ('renewing') and sent no outcome ('session', 'backoff') since. */
+  private readonly announcedRenewal = new WeakSet<Tab>()
+  /** Tabs disposed while a sibling's announced renewal had no outcome yet (their channel closes). */
+  private readonly disposedDuringSiblingRenewal = new WeakSet<Tab>()
   /** When a tab was disposed while it claimed or held the lease. */
   private readonly disposedWithLease: number[] = []
   /** The machine's sleeps: when, and how long (the wall clock jumped). */
@@ -214,17 +223,45 @@ export class Monitor {
   private wasQuiet = false
   private tabsChanged = false
 
-  constructor(private readonly world: World) {}
+  /** DPoP and resource indicators (api-watch.ts). */
+  readonly api: ApiWatch
+
+  constructor(private readonly world: World) {
+    this.api = new ApiWatch(
+      world,
+      new Map(world.apis.map((api) => [api.origin, api.resource])),
+      world.apis.flatMap((api) => api.resource ?? []),
+      'https://auth.example.com',
+      (invariant, message, known, options) => this.violation(invariant, message, known, options),
+      () => this.fault(this.now, 0),
+      (at) => this.sleeps.some((sleep) => sleep.at >= at),
+      (token) => this.label(token),
+    )
+  }
 
   /**
    * Records a violation (the run stops after the step unless told to keep going). `known` names
    * the open SDK bug whose signature the run showed: the seed then counts as a known bug.
    */
-  violation(invariant: number | string, message: string, known?: KnownBug): void {
-    // What follows a known bug in the same step is its consequence.
+  violation(
+    invariant: number | string,
+    message: string,
+    known?: KnownBug,
+    { fatal = true }: { fatal?: boolean } = {},
+  ): void {
+    // What follows a known bug in the same step is its consequence. A known bug that is not
+    // fatal (the page runs on as if nothing happened, see 'resource-timer-after-end') does not
+    // stop the run, and what follows it is checked as usual.
+    if (known !== undefined && isOpen(known) && !fatal) {
+      const line = `[${invariant}] ${message} (known bug: ${known})`
+      this.known.push(line)
+      this.nonFatalKnown++
+      this.world.log('KNOWN BUG', line)
+      return
+    }
     if (
       (known !== undefined && isOpen(known)) ||
-      (this.known.length > 0 && this.violations.length === 0)
+      (this.known.length > this.nonFatalKnown && this.violations.length === 0)
     ) {
       const line = `[${invariant}] ${message} (known bug: ${known})`
       this.known.push(line)
@@ -236,9 +273,12 @@ export class Monitor {
     this.world.log('VIOLATION', line)
   }
 
+  /** Known bugs that do not stop the run. */
+  private nonFatalKnown = 0
+
   /** Whether the run should stop: something was found. */
   get found(): boolean {
-    return this.violations.length + this.known.length > 0
+    return this.violations.length + this.known.length - this.nonFatalKnown > 0
   }
 
   private get now(): number {
@@ -338,6 +378,11 @@ export class Monitor {
       })
       this.leaseOpen.add(tab)
     }
+    // A renewal announced to the siblings, until an outcome they count as one ('session',
+    // 'backoff'): see 'resource-renewal-waits-for-silent-sibling'.
+    if (message?.type === 'renewing') this.announcedRenewal.add(tab)
+    else if (message?.type === 'session' || message?.type === 'backoff')
+      this.announcedRenewal.delete(tab)
     if (message?.type === 'release') {
       this.leaseOpen.delete(tab)
       // Released while a token request of this tab is still in flight: the lease is free to
@@ -380,7 +425,13 @@ export class Monitor {
     })
     client.on('refresh', (tokens) => {
       this.checkPayload(tab, 'refresh', tokens)
-      const from = this.deliveredTo.get(tokens.accessToken)
+      // A resource's renewal (RFC 8707) keeps the session's access token: its refresh token is
+      // what the request brought.
+      const from =
+        this.deliveredTo.get(tokens.accessToken) === tab
+          ? tab
+          : (this.deliveredTo.get(tokens.refreshToken ?? '') ??
+            this.deliveredTo.get(tokens.accessToken))
       if (from !== tab) {
         this.violation(
           'refresh',
@@ -465,7 +516,9 @@ export class Monitor {
       return
     }
     const last = watch.last
-    if (last !== undefined && !this.newer(info, last)) {
+    // A resource's renewal commits the session with its access token as it was: the same state.
+    const same = last !== undefined && last.family === info.family && last.gen === info.gen
+    if (last !== undefined && !same && !this.newer(info, last)) {
       this.violation(
         'newest',
         `${tab.name} went back from F${last.family}.${last.gen} to F${info.family}.${info.gen}`,
@@ -484,7 +537,8 @@ export class Monitor {
   }
 
   private checkPayload(tab: Tab, event: string, tokens: TokenSet): void {
-    if (typeof tokens?.accessToken !== 'string' || tokens.tokenType !== 'Bearer') {
+    const types = this.world.options.dpop ? ['Bearer', 'DPoP'] : ['Bearer']
+    if (typeof tokens?.accessToken !== 'string' || !types.includes(tokens.tokenType)) {
       this.violation('tokens', `${tab.name} '${event}' payload is not a TokenSet`)
     }
   }
@@ -492,6 +546,7 @@ export class Monitor {
   // --- requests ---
 
   requestSent(flight: Flight): void {
+    this.api.sent(flight)
     if (flight.kind === 'backend') {
       this.backendRequestSent(flight)
       return
@@ -501,7 +556,10 @@ export class Monitor {
     this.stats.tokenRequests = (this.stats.tokenRequests ?? 0) + 1
     const refresh = flight.form?.get('refresh_token') ?? undefined
     const family = this.family(refresh)
-    this.world.log(flight.owner, () => `#${flight.id} token request with ${this.label(refresh)}`)
+    this.world.log(flight.owner, () => {
+      const resource = flight.form?.get('resource')
+      return `#${flight.id} token request with ${this.label(refresh)}${resource ? ` for ${resource}` : ''}`
+    })
     if (family === undefined) return
     const open = this.world.network
       .open('token')
@@ -574,6 +632,7 @@ export class Monitor {
   }
 
   requestArrived(flight: Flight): void {
+    this.api.arrived(flight)
     if (flight.kind === 'backend-logout') {
       // The backend ends the cookie's session (if any) as it acts on the request.
       if (flight.cookie !== undefined) this.backendEnds += 1
@@ -669,6 +728,7 @@ export class Monitor {
   }
 
   async requestAnswered(flight: Flight, response: Response): Promise<void> {
+    await this.api.answered(flight, response)
     if (flight.kind === 'backend') return this.backendAnswered(flight, response)
     if (flight.kind !== 'token') return
     const refresh = flight.form?.get('refresh_token') ?? undefined
@@ -749,6 +809,7 @@ export class Monitor {
   }
 
   requestSettled(flight: Flight, outcome: 'response' | 'rejected'): void {
+    this.api.settled(flight, outcome)
     const answer = this.answers.get(flight)
     this.answers.delete(flight)
     if (outcome !== 'response' || answer === undefined) return
@@ -766,6 +827,8 @@ export class Monitor {
     }
     if (answer.accessToken !== undefined)
       this.deliveredTo.set(answer.accessToken, flight.owner as Tab)
+    const successor = this.rotations.get(answer.rotated ?? '')?.successor
+    if (successor !== undefined) this.deliveredTo.set(successor, flight.owner as Tab)
     if (answer.invalidGrant === 'all') {
       for (const family of this.familyOf.values()) family.invalidGrant = true
     } else if (answer.invalidGrant) answer.invalidGrant.invalidGrant = true
@@ -778,12 +841,13 @@ export class Monitor {
 
   // --- calls ---
 
-  callStarted(tab: Tab, kind: string, probe: boolean): Call {
+  callStarted(tab: Tab, kind: string, probe: boolean, resource?: string): Call {
     const call: Call = {
       id: this.nextCall++,
       tab,
       kind,
       probe,
+      resource,
       start: this.now,
       hadSession: tab.client?.tokens !== null,
       backendLive: this.backendLive(),
@@ -836,10 +900,13 @@ export class Monitor {
       this.world.log(tab, () => `call#${call.id} failure excused: ${excuse}`)
       return
     }
+    // DPoP: a use_dpop_nonce challenge the SDK did not retry, its nonce being known already.
+    const unretried = failure === 'HTTP 401' && this.api.endedOnKnownNonce(call.id)
     this.violation(
       5,
       `call#${call.id} ${call.kind} in ${tab.name} failed with ${failure} while the server works and the session is live`,
-      this.classifyFailure(call),
+      unretried ? 'nonce-retry-needs-new-nonce' : this.classifyFailure(call),
+      { fatal: !unretried },
     )
   }
 
@@ -881,7 +948,8 @@ export class Monitor {
   }
 
   /** A token handed out by getAccessToken() must be one the server issued. */
-  tokenReturned(tab: Tab, token: string): void {
+  tokenReturned(tab: Tab, token: string, resource?: string): void {
+    this.api.tokenReturned(tab, token, resource)
     if (!this.tokens.has(token)) {
       this.violation(
         'tokens',
@@ -945,6 +1013,8 @@ export class Monitor {
 
   disposed(tab: Tab): void {
     this.tabsMoved()
+    if (this.world.tabs.some((other) => other !== tab && this.announcedRenewal.has(other)))
+      this.disposedDuringSiblingRenewal.add(tab)
     if (this.leaseOpen.has(tab)) this.disposedWithLease.push(this.now)
     this.world.log(tab, 'disposed')
   }
@@ -1080,7 +1150,16 @@ export class Monitor {
     }
     for (const call of this.pending) {
       if (call.tab.status === 'crashed') continue
-      this.violation('settle', `call#${call.id} ${call.kind} in ${call.tab.name} never settled`)
+      // A resource's renewal waits for a sibling's renewal that sent no outcome: known-bugs.ts.
+      const stuck =
+        call.resource !== undefined &&
+        (this.world.tabs.some((t) => this.announcedRenewal.has(t)) ||
+          this.disposedDuringSiblingRenewal.has(call.tab))
+      this.violation(
+        'settle',
+        `call#${call.id} ${call.kind} in ${call.tab.name} never settled`,
+        stuck ? 'resource-renewal-waits-for-silent-sibling' : undefined,
+      )
     }
     for (const tab of this.world.tabs) {
       if (tab.disposedAt === undefined || tab.status === 'crashed') continue

@@ -11,6 +11,12 @@ import type { Context, Label, Scheduler, Task } from './scheduler.js'
 
 /** The mock's protected API (`apiOrigin` of the mock). */
 export const API_ORIGIN = 'https://api.example.com'
+/** Every origin the mock serves an API on (the others only with resource indicators on). */
+export const API_ORIGINS: readonly string[] = [
+  API_ORIGIN,
+  'https://data.example.com',
+  'https://legacy.example.com',
+]
 
 /** Which server a request is for; `backend`/`backend-logout`: the session backend's refresh and logout. */
 export type FlightKind = 'token' | 'revocation' | 'api' | 'backend' | 'backend-logout' | 'other'
@@ -34,6 +40,10 @@ export interface Flight {
   readonly kind: FlightKind
   readonly method: string
   readonly path: string
+  /** The request URL, with its query. */
+  readonly url: string
+  /** The request headers as sent (`Authorization`, `DPoP`, ...). */
+  readonly headers: Headers
   /** The form of a token or revocation request (known when sent as `URLSearchParams`). */
   form: URLSearchParams | undefined
   /** The refresh cookie a session backend request carried, as the browser attached it when sent. */
@@ -109,7 +119,7 @@ export class Network {
       ? 'token'
       : url.pathname.endsWith('/oauth/revoke')
         ? 'revocation'
-        : url.origin === API_ORIGIN
+        : API_ORIGINS.includes(url.origin)
           ? 'api'
           : url.pathname === BACKEND_REFRESH_PATH
             ? 'backend'
@@ -128,6 +138,8 @@ export class Network {
       kind,
       method: request.method,
       path: url.pathname,
+      url: request.url,
+      headers: new Headers(request.headers),
       form: formOf(init?.body),
       cookie: cookies?.refresh,
       where: 'outbound',

@@ -28,6 +28,11 @@ export type Injection =
   | 'leak-after-dispose'
   /** A network error whose message quotes the refresh token it was sending (7). */
   | 'token-in-network-error'
+  /**
+   * With resource indicators: the test side calls the API that takes the session's token with a
+   * resource's token, as Bearer ('audience', and 'dpop' when that token is DPoP-bound).
+   */
+  | 'foreign-audience'
 
 /**
  * How the tabs hold the session: `'oauth'`, the SDK talks to the token endpoint and keeps the
@@ -38,6 +43,21 @@ export type SessionMode = 'oauth' | 'backend'
 
 /** The share of drawn seeds that run in backend mode. */
 export const BACKEND_SHARE = 0.25
+
+/**
+ * The share of drawn OAuth-mode seeds that turn on DPoP (RFC 9449) or resource indicators
+ * (RFC 8707), or both: see {@link SimOptions.dpop} and {@link SimOptions.resources}.
+ */
+export const FEATURES_SHARE = 0.25
+
+/** The resource indicators of the APIs with a token of their own, in the order `resources` adds them. */
+export const RESOURCE_APIS = [
+  { origin: 'https://api.example.com', resource: 'https://api.example.com/' },
+  { origin: 'https://data.example.com', resource: 'https://data.example.com/v1' },
+] as const
+
+/** With resource indicators, the API that still takes the session's own token (no `resource`). */
+export const PLAIN_API = 'https://legacy.example.com'
 
 /** Everything a seed decides before it starts. */
 export interface SimOptions {
@@ -69,13 +89,28 @@ export interface SimOptions {
   readonly duration: number
   /** Mean time between two app or browser actions, ms. */
   readonly actionEvery: number
+  /**
+   * DPoP (RFC 9449): the SDK's `dpop: true`; the mock binds tokens to the proof's key, requires a
+   * proof at the token endpoint, and its APIs take the `DPoP` scheme. OAuth mode only.
+   */
+  readonly dpop: boolean
+  /** With {@link SimOptions.dpop}: the token server and each API demand nonces of their own. */
+  readonly nonces: boolean
+  /** Mean time between two nonce rotations (of the token server, one API, or all), ms. */
+  readonly nonceRotateEvery: number
+  /**
+   * Resource indicators (RFC 8707): 0, one API with the session's token; 1-2, that many APIs
+   * ({@link RESOURCE_APIS}) each with its own resource and token, plus {@link PLAIN_API} with the
+   * session's own token. OAuth mode only.
+   */
+  readonly resources: number
   readonly inject?: Injection | undefined
 }
 
 /**
  * The longest one renewal may take once it runs: the drain of API calls in flight (`DRAIN_WAIT`,
  * 3 s), 3 token requests of `REQUEST_TIMEOUT` (10 s) and 2 pauses in place of
- * `MAX_PAUSE_IN_RENEWAL` (2 s), src/timing.ts. timing-drift.test.ts fails when those change.
+ * `MAX_PAUSE_IN_RENEWAL` (2 s), src/renewal.ts. timing-drift.test.ts fails when those change.
  */
 export const RENEWAL_BUDGET = 37_000
 /** How long a renewal may wait for a sibling's lock first (`LOCK_WAIT`; `LEASE_LAPSE` too). */
@@ -171,6 +206,23 @@ export function drawOptions(seed: number, overrides: Partial<SimOptions> = {}): 
   const leeway = r.chance(0.5) ? undefined : r.int(1, Math.max(1, lifetime / 2_000)) * 1_000
   // Drawn from a stream of its own, so the other fields of every seed stay as they were.
   const mode: SessionMode = createRandom(seed, 'mode').chance(BACKEND_SHARE) ? 'backend' : 'oauth'
+  // DPoP and resource indicators: a stream of their own too.
+  const f = createRandom(seed, 'features')
+  const featured = f.chance(FEATURES_SHARE) && mode === 'oauth'
+  const dpop = featured && f.chance(0.75)
+  const resources = !featured
+    ? 0
+    : f.weighted<number>([
+        [0, dpop ? 1 : 0],
+        [1, 1],
+        [2, 2],
+      ])
+  const nonces = f.chance(0.8)
+  const nonceRotateEvery = f.weighted<number>([
+    [3_000, 1],
+    [10_000, 2],
+    [30_000, 2],
+  ])
   const drawn: SimOptions = {
     seed,
     mode,
@@ -214,8 +266,20 @@ export function drawOptions(seed: number, overrides: Partial<SimOptions> = {}): 
     ]),
     duration,
     actionEvery: r.int(1_500, 4_000),
+    dpop,
+    nonces,
+    nonceRotateEvery,
+    resources,
   }
   const options = { ...drawn, ...overrides }
+  // DPoP and resource indicators are OAuth-mode features: forcing one forces that mode, and
+  // forcing backend mode turns off those drawn for OAuth mode.
+  if ((options.dpop || options.resources > 0) && options.mode === 'backend') {
+    const forced = overrides.dpop === true || (overrides.resources ?? 0) > 0
+    if (!forced) return drawOptions(seed, { dpop: false, resources: 0, ...overrides })
+    if (overrides.mode === 'backend') throw new TypeError('"dpop"/"resources" need mode "oauth"')
+    return drawOptions(seed, { ...overrides, mode: 'oauth' })
+  }
   // An override of the lifetime or the leeway must not make a drawn latency unfit.
   if (overrides.latency === undefined && options.latency !== 'lan') {
     const { lifetime, leeway } = options
@@ -233,5 +297,10 @@ export function describeOptions(options: SimOptions): string {
     `mode=${o.mode} tabs=${o.tabs} storage=${o.storage} webLocks=${o.webLocks} messages=${o.messages}`,
     `lifetime=${o.lifetime} leeway=${o.leeway ?? 'default'} tokens=${o.tokenFormat} latency=${o.latency}`,
     `faults=${o.faults} window=${o.faultWindow.join('-')} chaos=${o.chaos} duration=${o.duration} actionEvery=${o.actionEvery}${o.inject ? ` inject=${o.inject}` : ''}`,
+    ...(o.dpop || o.resources > 0
+      ? [
+          `dpop=${o.dpop}${o.dpop ? ` nonces=${o.nonces}${o.nonces ? ` rotateEvery=${o.nonceRotateEvery}` : ''}` : ''} resources=${o.resources}`,
+        ]
+      : []),
   ].join('\n')
 }

@@ -18,7 +18,16 @@ interface Regression {
   readonly options: Omit<SimOptions, 'seed'>
 }
 
-const base = { mode: 'oauth', maxTabs: 8, tokenFormat: 'opaque', leeway: undefined } as const
+const base = {
+  mode: 'oauth',
+  maxTabs: 8,
+  tokenFormat: 'opaque',
+  leeway: undefined,
+  dpop: false,
+  nonces: false,
+  nonceRotateEvery: 10_000,
+  resources: 0,
+} as const
 
 const REGRESSIONS: readonly Regression[] = [
   {
@@ -259,6 +268,74 @@ const REGRESSIONS: readonly Regression[] = [
       chaos: 'normal',
       duration: 50_000,
       actionEvery: 1_500,
+    },
+  },
+  // DPoP and resource indicators (found at 5747651; 69fbdc8 shows them too).
+  {
+    seed: 1,
+    bug: 'resource-timer-after-end',
+    options: {
+      ...base,
+      tabs: 2,
+      storage: 'memory',
+      webLocks: false,
+      lifetime: 20_000,
+      messages: 'normal',
+      latency: 'wan',
+      faults: 'none',
+      faultWindow: [13_640, 28_258],
+      chaos: 'calm',
+      duration: 56_000,
+      actionEvery: 1_821,
+      dpop: true,
+      nonces: true,
+      nonceRotateEvery: 10_000,
+      resources: 2,
+    },
+  },
+  {
+    seed: 3,
+    bug: 'nonce-retry-needs-new-nonce',
+    options: {
+      ...base,
+      tabs: 4,
+      storage: 'custom',
+      webLocks: true,
+      lifetime: 60_000,
+      messages: 'normal',
+      latency: 'lan',
+      faults: 'none',
+      faultWindow: [3_989, 8_708],
+      chaos: 'normal',
+      duration: 20_000,
+      actionEvery: 3_420,
+      dpop: true,
+      nonces: true,
+      nonceRotateEvery: 30_000,
+      resources: 2,
+    },
+  },
+  {
+    seed: 578,
+    bug: 'resource-renewal-waits-for-silent-sibling',
+    options: {
+      ...base,
+      tabs: 2,
+      storage: 'memory',
+      webLocks: false,
+      lifetime: 60_000,
+      tokenFormat: 'jwt',
+      messages: 'fast',
+      latency: 'wan',
+      faults: 'outage',
+      faultWindow: [12_919, 32_508],
+      chaos: 'calm',
+      duration: 49_000,
+      actionEvery: 3_204,
+      dpop: true,
+      nonces: true,
+      nonceRotateEvery: 3_000,
+      resources: 2,
     },
   },
 ]

@@ -62,6 +62,11 @@ export interface SchedulerHooks {
   outside(what: string): void
   /** Whether `context` may own timers (the world may not: only tabs run SDK code). */
   mayOwnTimers(context: Context): boolean
+  /**
+   * A task threw: in a browser the exception goes to the page's `error` event and the page runs
+   * on, so the run goes on too, and the world decides what it means.
+   */
+  uncaught?(task: Task, error: unknown): void
 }
 
 /** Browsers run a background tab's timers at most once a second (Chrome, Firefox, Safari). */
@@ -201,6 +206,9 @@ export class Scheduler {
     this.current = task.owner
     try {
       task.run()
+    } catch (error) {
+      if (this.hooks.uncaught === undefined) throw error
+      this.hooks.uncaught(task, error)
     } finally {
       await drain()
       this.current = undefined

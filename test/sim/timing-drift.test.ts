@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest'
 import * as tabs from '../../src/cross-tab/timing.js'
 import * as renewal from '../../src/renewal.js'
+import { SESSION_RENEWAL_WAIT } from '../../src/resource-tokens.js'
 import * as sdk from '../../src/timing.js'
 import { HELLO_WAIT, LOCK_WAIT, MAX_BACKOFF, RENEWAL_BUDGET, RETRY_AFTER_CAP } from './options.js'
 
@@ -25,5 +26,7 @@ describe("the simulator's time budgets", () => {
   it("keep the cross-tab chunk's budgets in step with the main bundle's", () => {
     // A sibling's renewal is waited for as long as this tab's own (INFLIGHT_WAIT).
     expect(tabs.SIBLING_RENEWAL_LAPSE).toBe(sdk.INFLIGHT_WAIT)
+    // A resource's renewal waits for the session's as long as a call does.
+    expect(SESSION_RENEWAL_WAIT).toBe(sdk.INFLIGHT_WAIT)
   })
 })

@@ -32,14 +32,28 @@ it('runs the simulator', async () => {
   const failures: { seed: number; violations: readonly string[]; report?: string }[] = []
   const known: Partial<Record<KnownBug, number[]>> = {}
   const totals: Record<string, number> = {}
+  /** The slowest seeds (ms of wall time, with the traced rerun of a failing one). */
+  let slowest: [number, number][] = []
   let done = 0
   const save = (finished: boolean) =>
     writeFileSync(
       out,
-      JSON.stringify({ finished, done, ms: performance.now() - started, failures, known, totals }),
+      JSON.stringify({
+        finished,
+        done,
+        ms: performance.now() - started,
+        failures,
+        known,
+        totals,
+        slowest,
+      }),
     )
   for (let seed = from + shard; seed < from + count; seed += shards) {
+    const seedStarted = performance.now()
     const result = await checkSeed(seed, overrides, { strict })
+    slowest = [...slowest, [seed, Math.round(performance.now() - seedStarted)] as [number, number]]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 5)
     done++
     for (const [key, value] of Object.entries(result.stats))
       totals[key] = (totals[key] ?? 0) + value

@@ -5,6 +5,7 @@
  */
 import { createTokenClient, type TokenClient, type TokenClientOptions } from 'freshtoken'
 import { createMockTokenServer, type MockTokenServer } from 'freshtoken/testing'
+import { thumbprint } from './api-watch.js'
 import { BroadcastHub } from './channel.js'
 import { installGlobals, type TabGlobals } from './globals.js'
 import { LockBroker } from './locks.js'
@@ -18,10 +19,18 @@ import {
   type OutboundFault,
   type ReturnFault,
 } from './network.js'
-import { CALL_DEADLINE, MESSAGE_DELAY_MAX, type SimOptions, WALL_START } from './options.js'
+import {
+  CALL_DEADLINE,
+  MESSAGE_DELAY_MAX,
+  PLAIN_API,
+  RESOURCE_APIS,
+  type SimOptions,
+  WALL_START,
+} from './options.js'
 import { Page, SimStorage } from './page.js'
 import { createRandom, type Random } from './random.js'
 import { type Context, type Label, labelText, Scheduler, type Task } from './scheduler.js'
+import { createFakeIndexedDB, createFakeSubtle, type FakeKey } from './webcrypto.js'
 
 const ORIGIN = 'https://app.example.com'
 const ISSUER = 'https://auth.example.com'
@@ -29,6 +38,26 @@ const ISSUER = 'https://auth.example.com'
 const CSRF_HEADER = ['X-CSRF', '1'] as const
 /** The session backend's refresh cookie (the mock's `MOCK_REFRESH_COOKIE`). */
 const REFRESH_COOKIE = '__Host-refresh'
+/** Where the SDK keeps client `spa`'s DPoP keys: database, object store, key (src/dpop/key-store.ts). */
+const DPOP_KEYS = ['freshtoken-dpop', 'keys', 'freshtoken:spa'] as const
+
+/** An API the tabs call: its origin and the resource whose tokens it takes (`null`: the session's). */
+export interface SimApi {
+  readonly origin: string
+  readonly resource: string | null
+}
+
+/** The APIs of a seed: one without resource indicators, else the resources' and {@link PLAIN_API}. */
+export function apisOf(options: SimOptions): SimApi[] {
+  if (options.resources === 0) return [{ origin: API_ORIGIN, resource: null }]
+  return [
+    ...RESOURCE_APIS.slice(0, options.resources).map(({ origin, resource }) => ({
+      origin,
+      resource,
+    })),
+    { origin: PLAIN_API, resource: null },
+  ]
+}
 
 /** The backend's token answer in the mock's 'camel' shape. */
 interface CamelBody {
@@ -129,6 +158,15 @@ export class World {
   private readonly net: Random
   private readonly sdk: Random
   private readonly bytes: Random
+  /** DPoP and resource indicators: the world's own draws (logins bound or not, nonce rotations). */
+  private readonly features: Random
+  /** The browser's WebCrypto and IndexedDB (see webcrypto.ts). */
+  readonly crypto: ReturnType<typeof createFakeSubtle>
+  readonly indexedDB: ReturnType<typeof createFakeIndexedDB>
+  /** The APIs the tabs call. */
+  readonly apis: readonly SimApi[]
+  /** Whether DPoP or resource indicators are on (calls then carry their id in the URL). */
+  readonly featured: boolean
   private acting = true
   /** Set while the test side sends a request (an injection), for the monitor. */
   injecting = false
@@ -153,13 +191,39 @@ export class World {
     this.net = createRandom(seed, 'network')
     this.sdk = createRandom(seed, 'sdk')
     this.bytes = createRandom(seed, 'bytes')
+    this.features = createRandom(seed, 'features-world')
+    this.apis = apisOf(options)
+    this.featured = options.dpop || options.resources > 0
     this.scheduler = new Scheduler(WALL_START, {
       step: (task) => this.log(task.owner, task.label),
       outside: (what) =>
         this.monitor.violation('attribution', `platform call ${what} outside any tab's step`),
       mayOwnTimers: (context) => context instanceof Tab,
+      uncaught: (task, error) => {
+        const { name, message } = (error ?? {}) as { name?: string; message?: string }
+        const sessionGone =
+          task.kind === 'timer' &&
+          (name === 'NoSessionError' || name === 'SessionExpiredError') &&
+          task.owner instanceof Tab &&
+          task.owner.client?.tokens === null
+        this.monitor.violation(
+          'uncaught',
+          `${task.owner.name}'s task "${labelText(task.label)}" threw ${name}: ${message}`,
+          sessionGone ? 'resource-timer-after-end' : undefined,
+          { fatal: !sessionGone },
+        )
+      },
     })
     this.monitor = new Monitor(this)
+    this.crypto = createFakeSubtle(createRandom(seed, 'keys'), {
+      generated: (x) =>
+        this.log(
+          this.scheduler.owner('generateKey') ?? this.server,
+          () => `new DPoP key ${x.slice(0, 6)}`,
+        ),
+      signed: (input) => this.monitor.api.signed(input),
+    })
+    this.indexedDB = createFakeIndexedDB(this.scheduler, () => this.net.int(0, 3))
     this.hub = new BroadcastHub(this.scheduler, {
       delay: () => this.messageDelay(),
       describe: (data) => this.monitor.describeMessage(data),
@@ -182,13 +246,24 @@ export class World {
       note: (owner, text) => this.log(owner, text),
       unsupported: (what) => this.monitor.violation('model', `unsupported: ${what}`),
     })
+    const [main, ...others] = this.apis as [SimApi, ...SimApi[]]
     this.mock = createMockTokenServer({
       issuer: ISSUER,
       clientId: 'spa',
-      apiOrigin: API_ORIGIN,
+      apiOrigin: main.origin,
       allowedOrigins: [ORIGIN],
       accessTokenLifetime: options.lifetime,
       tokenFormat: options.tokenFormat,
+      ...(options.resources > 0
+        ? {
+            resources: RESOURCE_APIS.map((api) => api.resource),
+            apiResource: main.resource,
+            apis: others,
+          }
+        : {}),
+      ...(options.dpop
+        ? { dpop: { required: true, nonce: options.nonces, apiNonce: options.nonces } }
+        : {}),
       ...(options.mode === 'backend'
         ? {
             appOrigin: ORIGIN,
@@ -237,6 +312,8 @@ export class World {
       random: this.sdk,
       bytes: this.bytes,
       localStorage: this.localStorage,
+      subtle: this.crypto.subtle,
+      indexedDB: this.indexedDB.factory,
       origin: ORIGIN,
       pageOf: (context) => (context instanceof Tab ? context : undefined),
     })
@@ -261,6 +338,7 @@ export class World {
         steps: this.scheduler.steps,
         simulatedMs: this.scheduler.now,
         ...this.monitor.stats,
+        ...(this.featured ? this.monitor.api.stats : {}),
       },
     }
   }
@@ -289,8 +367,14 @@ export class World {
         } else if (!drainExtended && !this.monitor.quietSinceProbe()) {
           // Not quiet yet: a hidden tab's hand-off timer fires on the next whole second (seen
           // after the probe's last call settled within a second of it). Once more, long enough.
+          // With resource indicators, each resource's token and the session's are renewed on
+          // schedules of their own, one after the other (seed 46 with '{"dpop":true,"resources":2}':
+          // a renewal every ~3 s, each holding the lock for up to 2 s in hidden tabs; seed 1381:
+          // three 5 s tokens, a renewal a second): the next quiet moment may be a while away.
           drainExtended = true
-          until = scheduler.now + 2_000
+          until =
+            scheduler.now +
+            (this.options.resources > 0 ? Math.max(10_000, this.options.lifetime) : 2_000)
         } else {
           return true
         }
@@ -317,6 +401,16 @@ export class World {
     const first = this.tabs[0] as Tab
     this.scheduler.schedule(first, 50, 'action', 'app: login', () => this.act(first, 'login'))
     this.scheduler.schedule(this.server, 100, 'sim', 'director starts', () => this.direct())
+    if (this.options.dpop && this.options.nonces) this.scheduleNonceRotation()
+    if (this.options.inject === 'foreign-audience') {
+      this.scheduler.schedule(
+        this.server,
+        this.options.duration / 2,
+        'sim',
+        'foreign audience',
+        () => this.sendForeignAudience(),
+      )
+    }
     if (this.options.inject === 'forged-logout') {
       this.scheduler.schedule(this.server, this.options.duration / 2, 'sim', 'forged logout', () =>
         this.forgeLogout(),
@@ -340,8 +434,16 @@ export class World {
     for (const tab of this.tabs) {
       if (!tab.usable) continue
       this.scheduler.schedule(tab, 0, 'action', 'probe', () => {
-        this.call(tab, 'fetch', true)
-        this.call(tab, 'token', true)
+        if (!this.featured) {
+          this.call(tab, 'fetch', true)
+          this.call(tab, 'token', true)
+          return
+        }
+        // Every API, and a token of every resource.
+        for (const api of this.apis) {
+          this.call(tab, 'fetch', true, api)
+          this.call(tab, 'token', true, api)
+        }
       })
     }
   }
@@ -414,7 +516,10 @@ export class World {
           }
     const options: TokenClientOptions = {
       ...mode,
-      apiOrigins: [API_ORIGIN],
+      apiOrigins: this.apis.map(({ origin, resource }) =>
+        resource === null ? origin : { origin, resource },
+      ),
+      ...(this.options.dpop ? { dpop: true } : {}),
       storage: this.storageFor(tab),
       fetch: this.network.fetchFor(tab),
       ...(this.options.leeway === undefined ? {} : { refreshLeeway: this.options.leeway }),
@@ -559,7 +664,7 @@ export class World {
           this.signIn(tab)
           return
         }
-        const response = this.mock.issueTokens()
+        const response = this.mock.issueTokens(this.options.dpop ? this.loginBinding() : {})
         this.monitor.loggedIn(tab, response)
         try {
           client.setTokens(response)
@@ -605,18 +710,61 @@ export class World {
     this.monitor.loggedIn(tab, response)
   }
 
-  /** Starts one call and reports how it ends. */
+  /**
+   * DPoP: the key a login binds the session to. A real sign-in makes a key and sends its
+   * thumbprint (`dpop_jkt`); here the app hands the tokens over with `setTokens`, which records no
+   * key, so the SDK signs with the newest key of its store: the login binds to that one, made
+   * now (as the SDK's sign-in would) if the store has none. One login in five is not bound (the
+   * server then binds only the access tokens of later refreshes, and the tabs make the key).
+   */
+  private loginBinding(): { jkt?: string } {
+    if (!this.features.chance(0.8)) return {}
+    const [database, store, key] = DPOP_KEYS
+    const keys = this.indexedDB.peek(database, store, key) as { jkt: string }[] | undefined
+    const newest = keys?.[0]?.jkt
+    if (newest !== undefined) return { jkt: newest }
+    const pair = this.crypto.generate()
+    const { x, y } = pair.publicKey as Required<Pick<FakeKey, 'x' | 'y'>>
+    const jkt = thumbprint({ crv: 'P-256', kty: 'EC', x, y })
+    this.indexedDB.put(database, store, key, [{ jkt, pair }])
+    return { jkt }
+  }
+
+  /** DPoP nonces: the token server or an API (or all) rotate theirs, at seeded times. */
+  private scheduleNonceRotation(): void {
+    const r = this.features
+    const wait = Math.max(1, Math.round(-Math.log(1 - r.next()) * this.options.nonceRotateEvery))
+    this.scheduler.schedule(this.server, wait, 'sim', 'nonce rotation', () => {
+      if (!this.acting) return
+      const targets = [`${ISSUER}/oauth/token`, ...this.apis.map((api) => `${api.origin}/me`)]
+      const target = r.chance(0.15) ? undefined : r.pick(targets)
+      this.mock.rotateDPoPNonce(target)
+      this.log(this.server, () => `rotates the DPoP nonce of ${target ?? 'every party'}`)
+      this.scheduleNonceRotation()
+    })
+  }
+
+  /** Starts one call and reports how it ends (`api`: to that API, or for that resource's token). */
   private call(
     tab: Tab,
     kind: 'fetch' | 'post' | 'ky' | 'token' | 'refresh' | 'logout',
     probe = false,
+    api?: SimApi,
   ): void {
     const client = tab.client
     if (client === undefined) return
-    const call = this.monitor.callStarted(tab, kind, probe)
+    // With several APIs, each call picks one; its id in the URL ties its requests together.
+    const target =
+      api ?? (this.apis.length > 1 ? this.scenario.pick(this.apis) : (this.apis[0] as SimApi))
+    const resourceCall =
+      target.resource !== null && ['fetch', 'post', 'ky', 'token'].includes(kind)
+        ? target.resource
+        : undefined
+    const call = this.monitor.callStarted(tab, kind, probe, resourceCall)
     const done = (outcome: { status?: number; error?: unknown; note?: string }) =>
       this.monitor.callEnded(call, outcome)
-    const me = `${API_ORIGIN}/me`
+    const query = this.featured ? `?call=${call.id}` : ''
+    const me = `${target.origin}/me${query}`
     let promise: Promise<{ status?: number; note?: string }>
     switch (kind) {
       case 'fetch':
@@ -625,7 +773,7 @@ export class World {
       case 'post': {
         const body = JSON.stringify({ call: call.id })
         promise = client
-          .fetch(`${API_ORIGIN}/echo`, {
+          .fetch(`${target.origin}/echo${query}`, {
             method: 'POST',
             body,
             headers: { 'content-type': 'application/json' },
@@ -652,12 +800,16 @@ export class World {
             },
           )
         break
-      case 'token':
-        promise = client.getAccessToken().then((token) => {
-          this.monitor.tokenReturned(tab, token)
-          return {}
-        })
+      case 'token': {
+        const resource = target.resource ?? undefined
+        promise = client
+          .getAccessToken(resource === undefined ? undefined : { resource })
+          .then((token) => {
+            this.monitor.tokenReturned(tab, token, resource)
+            return {}
+          })
         break
+      }
       case 'refresh':
         promise = client.refresh().then(() => ({}))
         break
@@ -758,6 +910,27 @@ export class World {
         else tab.page.fire(event)
       })
     }
+  }
+
+  /**
+   * Test side: a call to the API without a resource, with the first resource's token, as a buggy
+   * SDK might send it ('audience' must catch it).
+   */
+  private sendForeignAudience(): void {
+    const tab = this.tabs.find((t) => t.usable && t.client?.tokens)
+    const resource = this.apis.find((api) => api.resource !== null)?.resource
+    const plain = this.apis.find((api) => api.resource === null)
+    if (tab === undefined || resource == null || plain === undefined) return
+    this.scheduler.schedule(tab, 0, 'action', 'test side: a call with a foreign token', () => {
+      tab.client?.getAccessToken({ resource }).then(
+        (token) => {
+          this.network
+            .fetchFor(tab)(`${plain.origin}/me`, { headers: { authorization: `Bearer ${token}` } })
+            .catch(() => undefined)
+        },
+        () => undefined,
+      )
+    })
   }
 
   /** Test side: a 'logout' no client sent, as a buggy SDK might (invariant 4 must catch it). */
