@@ -82,9 +82,7 @@ export function createAuthFetch(
         // A common call that needs a renewal starts it now, not once the general path has loaded.
         const pending = fast ? refresher.getAccessToken(init?.signal) : undefined
         pending?.catch(() => undefined)
-        return loaded
-          ? loaded.fetch(input, init, pending)
-          : load().then((api) => api.fetch(input, init, pending))
+        return load().then((api) => api.fetch(input, init, pending))
       }
       const bearer = { ...init, headers: { authorization: `Bearer ${token}` } }
       const sent = init?.body == null ? fetch(input, bearer) : fetch(new Request(input, bearer))

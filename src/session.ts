@@ -148,8 +148,12 @@ export function createSession(
     return wasActive
   }
 
+  // A stored session a sibling said has ended (its write raced that end, with async storage) stays
+  // ended: it is not restored.
   const restore = (stored: StoredSession | null): void => {
-    if (stored !== null && generation === 0) activate(stored, 'restore')
+    if (stored !== null && generation === 0 && !((stored.revision ?? 0) <= ended && ended)) {
+      activate(stored, 'restore')
+    }
   }
   let ready = Promise.resolve()
   /** Makes `ready` wait for `pending` too; a restore that fails leaves the state as it is. */

@@ -100,7 +100,8 @@ export function createCrossTab(
     : createWebLock(locks as LockManager, `${name}:renewal`)
   /** The waits for the renewal lock: each is for a session state that any change replaces. */
   const waits = new Set<AbortController>()
-  let answered: (() => void) | undefined
+  /** Counts a sibling's answer to this tab's 'hello'; `true` ends the wait (a state of its own). */
+  let answered: ((mine?: boolean) => void) | undefined
   let leave: (() => void) | undefined
   /** The lock kept for the hand-off after this tab's last renewal: its next renewal reuses it. */
   let kept:
@@ -219,8 +220,14 @@ export function createCrossTab(
   async function join(own = false): Promise<void> {
     const restored = own || (shared && session.state.status === 'active')
     const others = await siblings()
+    let answers = 0
+    // Every sibling known to be open answers: the first answer may hold an older state of the
+    // session than another's (a sibling that was frozen too), and a renewal must start from the
+    // newest. Where their number cannot be known, the first answer is enough.
     const answer = new Promise<void>((resolve) => {
-      answered = resolve
+      answered = (mine) => {
+        if (mine || ++answers >= (others ?? 1)) resolve()
+      }
     })
     post({ type: 'hello' })
     // No sibling known to be open (none, or -1 for a closed tab): nobody to wait for.
@@ -298,9 +305,10 @@ export function createCrossTab(
       sibling && Date.now() - sibling.at < SIBLING_RENEWAL_LAPSE ? sibling.done : undefined,
     changed(change) {
       for (const wait of waits) wait.abort()
-      // This tab has a session state of its own now (a login, an adopted one): nothing to wait for.
-      answered?.()
+      // This tab made a session state of its own (a login): nothing to wait for. An adopted one
+      // is a sibling's answer, counted as it arrives.
       if (change === undefined) return
+      answered?.(true)
       post(
         change.type === 'session'
           ? { type: 'session', session: encodeSession(change.stored) }

@@ -86,6 +86,25 @@ describe('createSession', () => {
     expect(session.current().tokens.accessToken).toBe('login')
   })
 
+  it('does not restore a stored session a sibling said had ended while the read was slow', async () => {
+    // Async storage: a renewal's write may land after another tab's logout removed the entry.
+    let resolve!: (value: StoredSession) => void
+    const { session, events } = start({ load: () => new Promise((r) => (resolve = r)) })
+    session.endedInSibling('logout', 9)
+    resolve(stored('late', 9))
+    await session.ready
+    expect(session.state).toEqual({ status: 'none' })
+    expect(events).toEqual([])
+
+    // A newer session than the one that ended is restored.
+    let later!: (value: StoredSession) => void
+    const next = start({ load: () => new Promise((r) => (later = r)) })
+    next.session.endedInSibling('logout', 9)
+    later(stored('newer', 10))
+    await next.session.ready
+    expect(next.session.current().tokens.accessToken).toBe('newer')
+  })
+
   it('numbers a login by the clock, at least two past the newest revision known', () => {
     const { session, saved, changes } = start()
     session.replace(stored('a'))
