@@ -16,6 +16,6 @@ export {
 export type { TokenClientEvents, TokenClientListener } from './events.js'
 export type { LoginOptions, LoginResult } from './login/context.js'
 export type { IdTokenClaims } from './login/id-token.js'
-export type { BackendOptions, FetchFunction, TokenClientOptions } from './options.js'
+export type { ApiOrigin, BackendOptions, FetchFunction, TokenClientOptions } from './options.js'
 export type { TokenStorage } from './storage.js'
 export type { TokenResponse, TokenSet } from './token-set.js'

@@ -83,7 +83,8 @@
  *   and revokes the grant.
  * - A public client's refresh token is bound to the key of its access token. Refreshing it without
  *   a proof, or with another key's, is 400 `invalid_grant` (detail "DPoP proof JWT not provided"
- *   for a DPoP client, "failed jkt verification" otherwise) and does not consume it; with the
+ *   without a proof for a DPoP client, "failed jkt verification" with another key's proof or for
+ *   other clients, as the Chromium DPoP test saw) and does not consume it; with the
  *   right key it rotates as a Bearer one does, reuse detection included.
  * - Userinfo (`/me`): a bound token as `Bearer` is 401 `WWW-Authenticate: DPoP realm="<issuer>",
  *   error="invalid_token", error_description="invalid token provided", algs="ES256 Ed25519 EdDSA"`
