@@ -24,9 +24,7 @@ import {
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { nodeResolve } from '@rollup/plugin-node-resolve'
 import type { BrowserContext, Page } from 'playwright-core'
-import { rollup } from 'rollup'
 import {
   type CookieBackend,
   type CookieBackendOptions,
@@ -34,9 +32,9 @@ import {
   startCookieBackend,
 } from '../servers/cookie-backend.js'
 import { closeServer, listenOnLoopback, sendJson } from '../servers/http-utils.js'
+import { bundlePage } from './page-bundle.js'
 
 const appSource = fileURLToPath(new URL('./backend-app/', import.meta.url))
-const builtPackage = fileURLToPath(new URL('../../dist/index.js', import.meta.url))
 
 /** Client events the page counts (test/e2e/backend-app/app.js). */
 export type BackendAppEvent =
@@ -186,37 +184,6 @@ export interface BackendApp {
   openTab(context: BrowserContext, options?: BackendTabOptions): Promise<BackendTab>
   /** Stops the gateway and the backend and removes the staged page. */
   close(): Promise<void>
-}
-
-/** The page's script, bundled once per test file. */
-let bundled: Promise<string> | undefined
-
-function bundlePage(): Promise<string> {
-  bundled ??= (async () => {
-    const bundle = await rollup({
-      input: join(appSource, 'app.js'),
-      plugins: [
-        {
-          name: 'built-freshtoken',
-          resolveId: (id) => (id === 'freshtoken' ? builtPackage : null),
-        },
-        nodeResolve({ browser: true }),
-      ],
-      onwarn(warning) {
-        throw new Error(`bundling the backend e2e page: ${warning.message}`)
-      },
-    })
-    try {
-      const { output } = await bundle.generate({ format: 'es', inlineDynamicImports: true })
-      return output[0].code
-    } finally {
-      await bundle.close()
-    }
-  })()
-  bundled.catch(() => {
-    bundled = undefined
-  })
-  return bundled
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
@@ -396,7 +363,7 @@ export async function startBackendApp(options: BackendAppOptions = {}): Promise<
     rmSync(dir, { recursive: true, force: true })
   }
   try {
-    writeFileSync(join(dir, 'app.js'), await bundlePage())
+    writeFileSync(join(dir, 'app.js'), await bundlePage(appSource, 'the backend e2e page'))
     copyFileSync(join(appSource, 'index.html'), join(dir, 'index.html'))
     const backend = await startCookieBackend({ ...options, staticDir: dir })
     closers.push(() => backend.close())

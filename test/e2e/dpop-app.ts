@@ -14,15 +14,13 @@ import { readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { nodeResolve } from '@rollup/plugin-node-resolve'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { rollup } from 'rollup'
 import { type ResourceServer, startResourceServer } from '../servers/dpop-resource-server.js'
 import { closeServer, listenOnLoopback, sendEmpty } from '../servers/http-utils.js'
 import { type OidcProvider, startOidcProvider } from '../servers/oidc-provider.js'
+import { bundlePage } from './page-bundle.js'
 
 const appSource = fileURLToPath(new URL('./dpop-app/', import.meta.url))
-const builtPackage = fileURLToPath(new URL('../../dist/index.js', import.meta.url))
 
 /** The paths of the app that serve its page. */
 const PAGES = ['/', '/callback']
@@ -210,38 +208,6 @@ export interface DPoPApp {
   close(): Promise<void>
 }
 
-/** The page's script, bundled once per process; a failed bundle is tried again. */
-let bundled: Promise<string> | undefined
-
-// The same bundling as sign-in-app.ts and test-app.ts (one file, the SDK's chunks inline).
-function bundlePage(): Promise<string> {
-  bundled ??= (async () => {
-    const bundle = await rollup({
-      input: join(appSource, 'app.js'),
-      plugins: [
-        {
-          name: 'built-freshtoken',
-          resolveId: (id) => (id === 'freshtoken' ? builtPackage : null),
-        },
-        nodeResolve({ browser: true }),
-      ],
-      onwarn(warning) {
-        throw new Error(`bundling the DPoP page: ${warning.message}`)
-      },
-    })
-    try {
-      const { output } = await bundle.generate({ format: 'es', inlineDynamicImports: true })
-      return output[0].code
-    } finally {
-      await bundle.close()
-    }
-  })()
-  bundled.catch(() => {
-    bundled = undefined
-  })
-  return bundled
-}
-
 /** Serves the page at {@link PAGES} and its script at `/app.js`; everything else is a 404. */
 function serveApp(html: string, script: string) {
   return (req: IncomingMessage, res: ServerResponse) => {
@@ -301,7 +267,7 @@ function wrapPage(page: Page, origin: string): DPoPTab {
  */
 export async function startDPoPApp(options: DPoPAppOptions = {}): Promise<DPoPApp> {
   const html = readFileSync(join(appSource, 'index.html'), 'utf8')
-  const server = createServer(serveApp(html, await bundlePage()))
+  const server = createServer(serveApp(html, await bundlePage(appSource, 'the DPoP page')))
   const origin = await listenOnLoopback(server)
   const callbackUrl = `${origin}/callback`
   const started: { close(): Promise<void> }[] = []

@@ -16,9 +16,7 @@ import { readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { nodeResolve } from '@rollup/plugin-node-resolve'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
-import { rollup } from 'rollup'
 import { closeServer, listenOnLoopback, sendEmpty } from '../servers/http-utils.js'
 import {
   DEFAULT_LOGIN,
@@ -27,9 +25,9 @@ import {
   startOidcProvider,
 } from '../servers/oidc-provider.js'
 import { CHROMIUM, CHROMIUM_FLAGS } from './chromium.js'
+import { bundlePage } from './page-bundle.js'
 
 const appSource = fileURLToPath(new URL('./sign-in-app/', import.meta.url))
-const builtPackage = fileURLToPath(new URL('../../dist/index.js', import.meta.url))
 
 /** The paths of the app that serve its page. */
 const PAGES = ['/', '/callback', '/signed-out', '/x']
@@ -196,41 +194,6 @@ export interface SignInApp {
   close(): Promise<void>
 }
 
-/** The page's script, bundled once per process. */
-let bundled: Promise<string> | undefined
-
-/**
- * Bundles the page with the built package (one file: the chunks it imports on demand come along
- * inline). Only the first call bundles; a failed bundle is tried again by the next call.
- */
-function bundlePage(): Promise<string> {
-  bundled ??= (async () => {
-    const bundle = await rollup({
-      input: join(appSource, 'app.js'),
-      plugins: [
-        {
-          name: 'built-freshtoken',
-          resolveId: (id) => (id === 'freshtoken' ? builtPackage : null),
-        },
-        nodeResolve({ browser: true }),
-      ],
-      onwarn(warning) {
-        throw new Error(`bundling the sign-in page: ${warning.message}`)
-      },
-    })
-    try {
-      const { output } = await bundle.generate({ format: 'es', inlineDynamicImports: true })
-      return output[0].code
-    } finally {
-      await bundle.close()
-    }
-  })()
-  bundled.catch(() => {
-    bundled = undefined
-  })
-  return bundled
-}
-
 /** A change the app's server makes to the next authorization response that reaches it. */
 type CallbackChange = (url: URL) => void
 
@@ -320,7 +283,7 @@ function wrapPage(page: Page, origin: string): SignInTab {
  */
 export async function startSignInApp(options: SignInAppOptions = {}): Promise<SignInApp> {
   const html = readFileSync(join(appSource, 'index.html'), 'utf8')
-  const script = await bundlePage()
+  const script = await bundlePage(appSource, 'the sign-in page')
   const interception: Interception = { change: undefined }
   const server = createServer(serveApp(html, script, interception))
   const origin = await listenOnLoopback(server)

@@ -10,13 +10,11 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { nodeResolve } from '@rollup/plugin-node-resolve'
 import type { BrowserContext, Page } from 'playwright-core'
-import { rollup } from 'rollup'
 import { type NodeOAuthServer, startNodeOAuthServer } from '../servers/node-oauth-server.js'
+import { bundlePage } from './page-bundle.js'
 
 const appSource = fileURLToPath(new URL('./app/', import.meta.url))
-const builtPackage = fileURLToPath(new URL('../../dist/index.js', import.meta.url))
 
 /**
  * Seconds the server adds to every access token's lifetime. The server reports `expires_in` as
@@ -157,45 +155,8 @@ export interface TestApp {
  * serves it at `/` beside its `/token`, `/revoke` and `/api/me` (see test/e2e/app/app.js).
  */
 export async function stagePage(dir: string): Promise<void> {
-  writeFileSync(join(dir, 'app.js'), await bundlePage())
+  writeFileSync(join(dir, 'app.js'), await bundlePage(appSource, 'the e2e page'))
   copyFileSync(join(appSource, 'index.html'), join(dir, 'index.html'))
-}
-
-/** The page's script, bundled once per test file: every app serves the same bytes. */
-let bundled: Promise<string> | undefined
-
-/**
- * Bundles the page with the built package (one file: the chunks it imports on demand come along
- * inline). Only the first call bundles; a failed bundle is tried again by the next call. Bundling
- * takes seconds on a loaded machine, which the tests that start an app of their own would
- * otherwise each spend inside their time limit.
- */
-function bundlePage(): Promise<string> {
-  bundled ??= (async () => {
-    const bundle = await rollup({
-      input: join(appSource, 'app.js'),
-      plugins: [
-        {
-          name: 'built-freshtoken',
-          resolveId: (id) => (id === 'freshtoken' ? builtPackage : null),
-        },
-        nodeResolve({ browser: true }),
-      ],
-      onwarn(warning) {
-        throw new Error(`bundling the e2e page: ${warning.message}`)
-      },
-    })
-    try {
-      const { output } = await bundle.generate({ format: 'es', inlineDynamicImports: true })
-      return output[0].code
-    } finally {
-      await bundle.close()
-    }
-  })()
-  bundled.catch(() => {
-    bundled = undefined
-  })
-  return bundled
 }
 
 function pageUrl(base: string, options: TestTabOptions): string {
