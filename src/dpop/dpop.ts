@@ -1,8 +1,9 @@
 // The DPoP chunk, loaded only by clients with `dpop: true`. It imports only public classes from
 // the main bundle; what else it needs is passed in.
 import type { Emitter } from '../events.js'
+import { base64url, challengeOf } from '../login/pkce.js'
 import type { Session } from '../session.js'
-import { base64url, createKeyStore, type DpopKey } from './key-store.js'
+import { createKeyStore, type DpopKey } from './key-store.js'
 
 /** What a request needs to prove possession of the client's key (RFC 9449). */
 export interface Dpop {
@@ -89,7 +90,8 @@ export function createDpop(name: string, session: Session, events: Emitter): Dpo
     let hash = hashes.get(accessToken)
     if (hash === undefined) {
       if (hashes.size > 8) hashes.clear()
-      hash = crypto.subtle.digest('SHA-256', new TextEncoder().encode(accessToken)).then(base64url)
+      // §4.3: base64url(SHA-256(ASCII(token))), the same digest as PKCE's S256 challenge.
+      hash = challengeOf(accessToken)
       hashes.set(accessToken, hash)
     }
     return hash

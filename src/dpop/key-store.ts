@@ -1,4 +1,5 @@
 // Part of the DPoP chunk, loaded only by clients with `dpop: true`.
+import { base64url } from '../login/pkce.js'
 
 /** A DPoP key: the pair, its public JWK (RFC 7517) and that JWK's thumbprint (RFC 7638). */
 export interface DpopKey {
@@ -71,13 +72,6 @@ function updateStored(database: IDBDatabase, name: string, update: Update): Prom
     transaction.oncomplete = () => resolve(keys)
     transaction.onerror = transaction.onabort = () => reject(transaction.error)
   })
-}
-
-/** base64url without padding (RFC 7515 §2). */
-export function base64url(bytes: ArrayBuffer | Uint8Array): string {
-  let binary = ''
-  for (const byte of new Uint8Array(bytes)) binary += String.fromCharCode(byte)
-  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
 }
 
 /** The public JWK of `pair`: the members RFC 7638 §3.2 hashes, in lexical order. */

@@ -1,7 +1,10 @@
-/** base64url without padding (RFC 4648 §5), as PKCE and OpenID Connect use it. */
-export function base64url(bytes: Uint8Array): string {
+/**
+ * base64url without padding (RFC 4648 §5), as PKCE, OpenID Connect and JWS (DPoP proofs, RFC 7515
+ * §2) use it.
+ */
+export function base64url(bytes: ArrayBuffer | Uint8Array): string {
   let binary = ''
-  for (const byte of bytes) binary += String.fromCharCode(byte)
+  for (const byte of new Uint8Array(bytes)) binary += String.fromCharCode(byte)
   return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
 }
 
